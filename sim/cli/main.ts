@@ -1,0 +1,61 @@
+// `hvsim`: the command-line entry. Each command lives in sim/cli/commands/<name>.ts and exports
+// register(program); main() parses, runs and maps errors to exit codes (0 ok, 1 failure, 2 usage).
+import { Command, CommanderError } from "commander";
+import { UsageError, Failure } from "./errors.ts";
+import { register as registerLayout } from "./commands/layout.ts";
+import { register as registerDecode } from "./commands/decode.ts";
+
+const COMMANDS: ((program: Command) => void)[] = [
+  // One line per command, in the order `hvsim --help` lists them.
+  registerLayout,
+  registerDecode,
+];
+
+export function buildProgram(out: (s: string) => void, err: (s: string) => void): Command {
+  const program = new Command("hvsim");
+  program
+    .description("Deterministic, cycle-accurate test bench for virtual-machine devices.")
+    .version("0.1.0", "-V, --version")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({ writeOut: out, writeErr: err, outputError: (s, write) => write(s) })
+    .exitOverride();
+  program.addHelpText(
+    "after",
+    `
+Examples:
+  $ npx hvsim conform                 run every conformance suite on the embedded model
+  $ npx hvsim layout hv_kvp_msg        show a wire struct's size, alignment and member offsets
+  $ npx hvsim decode hv_vss_msg msg.bin
+
+Run 'hvsim <command> --help' for a command's options and an example.`,
+  );
+  for (const reg of COMMANDS) reg(program);
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: out, writeErr: err, outputError: (s, write) => write(s) });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const out = (s: string) => void process.stdout.write(s);
+  const err = (s: string) => void process.stderr.write(s);
+  const program = buildProgram(out, err);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
+      return 2; // commander already printed the one-line message
+    }
+    if (e instanceof UsageError) {
+      err(`hvsim: ${e.message}\n(run with --help for usage)\n`);
+      return 2;
+    }
+    if (e instanceof Failure) {
+      err(`hvsim: ${e.message}\n`);
+      return e.exitCode;
+    }
+    if (process.env.HVSIM_DEBUG) err(`${(e as Error).stack ?? String(e)}\n`);
+    else err(`hvsim: internal error: ${(e as Error).message ?? String(e)} (set HVSIM_DEBUG=1 for a stack trace)\n`);
+    return 1;
+  }
+}
