@@ -1,0 +1,127 @@
+// x86 port I/O bus: 64 Ki ports, accesses of 1, 2 or 4 bytes dispatched by the region that claims
+// the first port. Unclaimed ports read as all ones and ignore writes, as on real hardware. Every
+// access, claimed or not, appends a trace record; a device may refuse an access (IoFault), which
+// is recorded too and reaches the caller the way a failed VM exit would.
+import type { Clock } from "../clock/clock.ts";
+
+export type IoSize = 1 | 2 | 4;
+
+export interface PortHandler {
+  read(port: number, size: IoSize): number;
+  write(port: number, size: IoSize, value: number): void;
+}
+
+export interface PortRegion {
+  readonly base: number;
+  readonly length: number;
+  readonly owner: string;
+  readonly handler: PortHandler;
+}
+
+/** A device refused an access; `errno` is what the VMM reports for the failed exit (e.g. EIO). */
+export class IoFault extends Error {
+  override name = "IoFault";
+  constructor(readonly errno: string, message: string) {
+    super(message);
+  }
+}
+
+export class PortError extends RangeError {
+  override name = "PortError";
+}
+
+const ONES: Record<IoSize, number> = { 1: 0xff, 2: 0xffff, 4: 0xffffffff };
+
+export function checkIoSize(size: number): IoSize {
+  if (size !== 1 && size !== 2 && size !== 4) throw new PortError(`port access size must be 1, 2 or 4 bytes, got ${size}`);
+  return size;
+}
+
+function checkPort(port: number): number {
+  if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw new PortError(`port must be in 0..0xffff, got ${port}`);
+  return port;
+}
+
+export class PortBus {
+  private readonly regions: (PortRegion | undefined)[] = [];
+  private readonly slot = new Int32Array(0x10000).fill(-1);
+
+  constructor(private readonly clock: Clock) {}
+
+  /** Claims [base, base+length) for `owner`; overlapping an existing claim is an error. */
+  claim(base: number, length: number, owner: string, handler: PortHandler): void {
+    checkPort(base);
+    if (!Number.isInteger(length) || length < 1 || base + length > 0x10000) throw new PortError(`bad port range ${base}+${length}`);
+    for (let p = base; p < base + length; p++) {
+      const r = this.slot[p]!;
+      if (r >= 0) throw new PortError(`port 0x${p.toString(16)} is already claimed by ${this.regions[r]!.owner}`);
+    }
+    const idx = this.regions.length;
+    this.regions.push({ base, length, owner, handler });
+    this.slot.fill(idx, base, base + length);
+  }
+
+  /** Releases the claim of `owner` that starts at `base` (or all of its claims when base is omitted). */
+  release(owner: string, base?: number): void {
+    this.regions.forEach((r, i) => {
+      if (r && r.owner === owner && (base === undefined || r.base === base)) {
+        this.slot.fill(-1, r.base, r.base + r.length);
+        this.regions[i] = undefined;
+      }
+    });
+  }
+
+  /** The region claiming `port`, if any. */
+  at(port: number): PortRegion | undefined {
+    const r = this.slot[checkPort(port)]!;
+    return r >= 0 ? this.regions[r] : undefined;
+  }
+
+  claims(): PortRegion[] {
+    return this.regions.filter((r): r is PortRegion => r !== undefined).sort((a, b) => a.base - b.base);
+  }
+
+  in(port: number, size: IoSize): number {
+    checkPort(port);
+    checkIoSize(size);
+    const r = this.slot[port]!;
+    const now = this.clock.now;
+    if (r < 0) {
+      this.clock.trace.record(now, "io", "in", port, size, ONES[size], null);
+      return ONES[size];
+    }
+    const reg = this.regions[r]!;
+    let v: number;
+    try {
+      v = reg.handler.read(port, size);
+    } catch (e) {
+      if (e instanceof IoFault) this.clock.trace.record(now, "io-fault", "in", port, size, e.errno, reg.owner);
+      throw e;
+    }
+    v = size === 4 ? v >>> 0 : v & ONES[size];
+    this.clock.trace.record(now, "io", "in", port, size, v, reg.owner);
+    return v;
+  }
+
+  out(port: number, size: IoSize, value: number): void {
+    checkPort(port);
+    checkIoSize(size);
+    if (!Number.isInteger(value) || value < 0 || value > ONES[size]) {
+      throw new PortError(`value ${value} does not fit a ${size}-byte port write`);
+    }
+    const r = this.slot[port]!;
+    const now = this.clock.now;
+    if (r < 0) {
+      this.clock.trace.record(now, "io", "out", port, size, value, null);
+      return;
+    }
+    const reg = this.regions[r]!;
+    try {
+      reg.handler.write(port, size, value);
+    } catch (e) {
+      if (e instanceof IoFault) this.clock.trace.record(now, "io-fault", "out", port, size, e.errno, reg.owner);
+      throw e;
+    }
+    this.clock.trace.record(now, "io", "out", port, size, value, reg.owner);
+  }
+}
