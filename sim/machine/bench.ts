@@ -4,6 +4,7 @@
 import { Clock } from "../clock/clock.ts";
 import { GuestMemory } from "../memory/memory.ts";
 import { PortBus } from "../bus/portio.ts";
+import { IrqBus } from "../bus/irq.ts";
 import type { Device, DeviceKinds } from "./device.ts";
 
 export interface DeviceSpec {
@@ -34,12 +35,15 @@ export class Bench {
   readonly clock: Clock;
   readonly memory: GuestMemory;
   readonly ports: PortBus;
+  /** Interrupt lines driven by devices (the SCI is line 9 on q35). */
+  readonly irq: IrqBus;
   private readonly devs = new Map<string, Device>();
 
   constructor(readonly machine: MachineSpec, readonly kinds: DeviceKinds, opts: BenchOptions = {}) {
     this.clock = new Clock({ seed: opts.seed ?? 0, trace: opts.trace ?? true });
     this.memory = new GuestMemory(machine.memory);
     this.ports = new PortBus(this.clock);
+    this.irq = new IrqBus(this.clock);
     for (const d of machine.devices) {
       const kind = kinds.get(d.type);
       if (!kind) throw new BenchError(`machine ${machine.name}: unknown device type ${d.type} (known: ${kinds.types().join(", ")})`);
