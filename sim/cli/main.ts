@@ -4,9 +4,11 @@ import { Command, CommanderError } from "commander";
 import { UsageError, Failure } from "./errors.ts";
 import { register as registerLayout } from "./commands/layout.ts";
 import { register as registerDecode } from "./commands/decode.ts";
+import { register as registerConform } from "./commands/conform.ts";
 
 const COMMANDS: ((program: Command) => void)[] = [
   // One line per command, in the order `hvsim --help` lists them.
+  registerConform,
   registerLayout,
   registerDecode,
 ];

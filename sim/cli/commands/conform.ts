@@ -1,0 +1,78 @@
+// `hvsim conform`: run conformance suites on targets and report.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Command } from "commander";
+import { loadChecks, makeTarget, REPO_ROOT, runConformance, counts } from "../../conform/runner.ts";
+import { junitXml, summaryText } from "../../conform/report.ts";
+import { defaultTargetNames } from "../../conform/targets.ts";
+import type { Target } from "../../conform/types.ts";
+import { UsageError } from "../errors.ts";
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+export function register(program: Command): void {
+  program
+    .command("conform")
+    .description("Run conformance suites on the embedded model and on real targets (QEMU over qtest, the Linux Hyper-V daemons).")
+    .option("-t, --target <target>", "target to check (repeatable): model, qtest:<command>, hv-daemon:kvp, hv-daemon:vss", collect, [])
+    .option("-s, --suite <suite>", "only this suite (repeatable), e.g. pmtimer, vmgenid, kvp, vss, vmm", collect, [])
+    .option("--json <file>", "write the JSON report here", join(REPO_ROOT, "reports", "conform.json"))
+    .option("--junit <file>", "write a JUnit XML report here", join(REPO_ROOT, "reports", "conform.junit.xml"))
+    .option("--seed <n>", "seed for checks that draw random operation sequences", "1")
+    .option("--list", "list the checks and the targets found here, run nothing")
+    .addHelpText(
+      "after",
+      `
+Targets:
+  model            hvsim's reference models, in process (always available)
+  qtest:<command>  a process speaking QEMU's qtest protocol on stdio, e.g. a QEMU built
+                   with the qtest accelerator (scripts/build-qemu-qtest.sh builds one)
+  hv-daemon:kvp    Debian's hv_kvp_daemon behind hvsim's device bridge
+  hv-daemon:vss    Debian's hv_vss_daemon behind hvsim's device bridge (sandboxed)
+Without --target: the model plus every real target whose programs are installed.
+A check a target cannot run (missing capability or program) is reported as skipped with the
+reason, never as passed. Exit status: 0 all passed, 1 any failure, 2 usage error.
+
+Examples:
+  $ npx hvsim conform
+  $ npx hvsim conform --suite pmtimer --target model --json reports/pm.json`,
+    )
+    .action(async (opts: { target: string[]; suite: string[]; json: string; junit: string; seed: string; list?: boolean }) => {
+      const seed = Number(opts.seed);
+      if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed must be an integer, got ${opts.seed}`);
+      const names = opts.target.length ? opts.target : await defaultTargetNames();
+      const targets: Target[] = names.map((n) => {
+        const t = makeTarget(n, seed);
+        if (!t) throw new UsageError(`unknown target '${n}' (model, qtest:<command>, hv-daemon:kvp, hv-daemon:vss)`);
+        return t;
+      });
+      let checks = await loadChecks();
+      const suites = [...new Set(checks.map((c) => c.suite))].sort();
+      for (const s of opts.suite) if (!suites.includes(s)) throw new UsageError(`unknown suite '${s}' (suites: ${suites.join(", ")})`);
+      if (opts.suite.length) checks = checks.filter((c) => opts.suite.includes(c.suite));
+      if (opts.list) {
+        for (const c of checks) process.stdout.write(`${c.id}  [${c.suite}] ${c.title}  (needs ${c.needs.join(", ")})\n`);
+        process.stdout.write(`targets: ${names.join(", ")}\n`);
+        return;
+      }
+      const tty = process.stderr.isTTY && !process.env.CI;
+      const report = await runConformance(targets, checks, {
+        seed,
+        wallMs: () => performance.now(),
+        onResult: (target, r, i, n) => {
+          if (tty) process.stderr.write(`\r\x1b[K[${target}] ${i}/${n} ${r.outcome.status.padEnd(7)} ${r.id}${i === n ? "\n" : ""}`);
+        },
+      });
+      process.stdout.write(summaryText(report));
+      for (const [file, text] of [
+        [opts.json, JSON.stringify(report, null, 2) + "\n"],
+        [opts.junit, junitXml(report)],
+      ] as const) {
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, text);
+      }
+      process.stdout.write(`reports: ${opts.json}, ${opts.junit}\n`);
+      const failed = report.targets.some((t) => counts(t).failed > 0);
+      process.exitCode = failed ? 1 : 0;
+    });
+}

@@ -1,0 +1,47 @@
+// The `model` target: hvsim's own reference models, in process, spoken to through the same qtest
+// protocol a real QEMU speaks (sim/qtest/server.ts).
+import { Bench } from "../machine/bench.ts";
+import { MACHINES } from "../machine/machines.ts";
+import { defaultKinds } from "../devices/index.ts";
+import { QtestServer } from "../qtest/server.ts";
+import type { Capability, QtestSession, Target } from "./types.ts";
+
+export function openModelQtest(machine: string, seed = 0): QtestSession & { readonly bench: Bench } {
+  const spec = MACHINES[machine];
+  if (!spec) throw new Error(`no machine ${machine} (known: ${Object.keys(MACHINES).join(", ")})`);
+  const bench = new Bench(spec, defaultKinds(), { seed });
+  const server = new QtestServer(bench);
+  let irq: string[] = [];
+  return {
+    bench,
+    async command(line: string) {
+      const out = server.handle(line);
+      const reply = out.pop()!;
+      irq.push(...out);
+      return reply;
+    },
+    takeIrqLines() {
+      const t = irq;
+      irq = [];
+      return t;
+    },
+    async close() {
+      server.close();
+    },
+  };
+}
+
+export function modelTarget(seed = 0): Target {
+  const caps: Capability[] = ["model", "clock", "portio", "memory", "irq", "fwcfg", "machine:q35", "machine:bhyve", "kvp-daemon", "vss-daemon"];
+  return {
+    name: "model",
+    description: "hvsim's embedded reference models (in process)",
+    capabilities: new Set(caps),
+    async available() {
+      return true;
+    },
+    async openQtest(machine) {
+      return openModelQtest(machine, seed);
+    },
+  };
+}

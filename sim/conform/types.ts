@@ -1,0 +1,62 @@
+// Conformance: the same checks run against the embedded reference models and against real
+// implementations ("targets"). A target declares capabilities; a check declares what it needs; a
+// target that lacks a capability reports the check as skipped with the reason, never as passed.
+
+export type Capability =
+  | "clock" // virtual-clock control (qtest clock_step / clock_set)
+  | "portio" // port I/O
+  | "memory" // guest memory reads and writes
+  | "irq" // interrupt interception
+  | "fwcfg" // fw_cfg with the vmgenid files
+  | "machine:q35"
+  | "machine:bhyve"
+  | "kvp-daemon" // a KVP daemon behind the device bridge (or its model)
+  | "vss-daemon" // a VSS daemon behind the device bridge (or its model)
+  | "model"; // in-process access to the reference model itself
+
+/** A qtest-speaking session on one fresh machine. */
+export interface QtestSession {
+  /** Sends one command line; resolves with its reply line exactly as sent. */
+  command(line: string): Promise<string>;
+  /** Asynchronous `IRQ raise N` / `IRQ lower N` lines received since the last call. */
+  takeIrqLines(): string[];
+  close(): Promise<void>;
+}
+
+export interface Target {
+  /** As given on the command line: "model", "qtest:<cmd>", "hv-daemon:kvp", ... */
+  readonly name: string;
+  readonly description: string;
+  readonly capabilities: ReadonlySet<Capability>;
+  /** True when usable here, else the reason it is not (missing program, no user namespaces...). */
+  available(): Promise<true | string>;
+  /** A fresh qtest session on `machine` (capability "clock"/"portio"/...). */
+  openQtest?(machine: "q35" | "bhyve"): Promise<QtestSession>;
+}
+
+export type Outcome =
+  | { status: "passed"; detail?: string; deviations?: string[] }
+  | { status: "failed"; detail: string; deviations?: string[] }
+  | { status: "skipped"; detail: string };
+
+export interface CheckContext {
+  readonly target: Target;
+  /** The model target, for computing expected replies value for value. */
+  readonly model: Target;
+  /** Seed for checks that draw random operation sequences. */
+  readonly seed: number;
+}
+
+export interface Check {
+  /** Stable id, e.g. "pmtimer/qemu-golden". */
+  readonly id: string;
+  /** Suite name (the device): pmtimer, vmgenid, kvp, vss, vmm... */
+  readonly suite: string;
+  readonly title: string;
+  readonly needs: readonly Capability[];
+  run(ctx: CheckContext): Promise<Outcome>;
+}
+
+export class CheckFailure extends Error {
+  override name = "CheckFailure";
+}
