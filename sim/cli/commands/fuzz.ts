@@ -1,0 +1,199 @@
+// `hvsim fuzz`: structure-aware and byte-level fuzzing of message parsers, in process, against an
+// external program, or (through the device bridge) a real daemon.
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { Command } from "commander";
+import { Campaign, inputFor, parseShard, type Finding, type FuzzTarget } from "../../fuzz/engine.ts";
+import { findInProcessTarget, inProcessTargets } from "../../fuzz/targets.ts";
+import { execTarget } from "../../targets/exec/fuzz-exec.ts";
+import { Failure, UsageError } from "../errors.ts";
+
+interface FuzzOpts {
+  runs?: string;
+  time?: string;
+  seed: string;
+  corpus?: string;
+  shard: string;
+  replay?: string;
+  like?: string;
+  timeout: string;
+  export: string;
+  json?: string;
+  list?: boolean;
+}
+
+function int(v: string | undefined, name: string, min = 0): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${name} must be a whole number >= ${min}, got ${v}`);
+  return n;
+}
+
+function makeTarget(name: string, opts: FuzzOpts): FuzzTarget {
+  if (name.startsWith("exec:")) {
+    const like = opts.like ? findInProcessTarget(opts.like) : undefined;
+    if (opts.like && !like) throw new UsageError(`--like: unknown target '${opts.like}'`);
+    return execTarget(name.slice(5), { timeoutMs: int(opts.timeout, "--timeout", 1), ...(like ? { like } : {}) });
+  }
+  if (name.startsWith("hv-daemon:")) {
+    throw new Failure(`${name}: fuzzing a real daemon through the device bridge is not available in this build (see the README's fuzzing section)`, 2);
+  }
+  const t = findInProcessTarget(name);
+  if (!t) throw new UsageError(`unknown fuzz target '${name}' (see 'hvsim fuzz --list')`);
+  return t;
+}
+
+const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 60);
+const sha = (b: Uint8Array) => createHash("sha1").update(b).digest("hex");
+
+function saveFinding(dir: string, f: Finding): string {
+  const d = join(dir, safe(f.target));
+  mkdirSync(d, { recursive: true });
+  const id = `${f.verdict.kind}-${sha(f.minimized).slice(0, 12)}`;
+  writeFileSync(join(d, `${id}.bin`), f.minimized);
+  writeFileSync(join(d, `${id}.orig.bin`), f.input);
+  const meta = {
+    target: f.target,
+    seed: f.seed,
+    run: f.run,
+    shard: f.shard,
+    kind: f.verdict.kind,
+    message: f.verdict.message,
+    mode: f.mode,
+    mutations: f.ops,
+    originalSha1: sha(f.input),
+    minimizedSha1: sha(f.minimized),
+    replay: `hvsim fuzz --replay ${join(d, `${id}.bin`)}`,
+  };
+  writeFileSync(join(d, `${id}.json`), JSON.stringify(meta, null, 2) + "\n");
+  return join(d, `${id}.bin`);
+}
+
+function replay(file: string, opts: FuzzOpts, targetArg: string | undefined): void {
+  if (!existsSync(file)) throw new Failure(`no such file: ${file}`);
+  const metaFile = file.replace(/(\.orig)?\.bin$/, ".json");
+  const meta = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, "utf8")) as { target: string; seed: number; run: number; originalSha1?: string }) : undefined;
+  const name = targetArg ?? meta?.target;
+  if (!name) throw new UsageError(`--replay: name the target (no ${basename(metaFile)} beside the input)`);
+  const target = makeTarget(name, opts);
+  const input = new Uint8Array(readFileSync(file));
+  if (meta && meta.originalSha1) {
+    const regenerated = inputFor(target, meta.seed, meta.run).bytes;
+    const same = sha(regenerated) === meta.originalSha1;
+    process.stdout.write(`seed ${meta.seed} run ${meta.run} regenerates the original input: ${same ? "yes" : "NO (the generator changed)"}\n`);
+  }
+  const v = target.execute(input);
+  target.close?.();
+  if (v) {
+    process.stdout.write(`${name}: ${input.length}-byte input still fails: ${v.kind}: ${v.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stdout.write(`${name}: ${input.length}-byte input is handled (no finding)\n`);
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command("fuzz")
+    .argument("[target]", "in-process decoder name (see --list), exec:<command>, or hv-daemon:kvp|vss")
+    .description("Fuzz a message parser: structure-aware inputs from the wire declarations, then mutations (lying lengths, counts past limits, truncation, bit flips, boundary values, unterminated and broken UTF-16 strings) and plain random bytes. Failing inputs are shrunk, saved and replayable.")
+    .option("--runs <n>", "number of inputs (default 100000 unless --time is given)")
+    .option("--time <seconds>", "run for this long instead of a fixed number of inputs")
+    .option("--seed <n>", "campaign seed: input k is a function of (seed, k) alone", "1")
+    .option("--corpus <dir>", "save findings here, and export generated inputs one per file (libFuzzer/AFL++ seed corpus)")
+    .option("--export <n>", "how many generated inputs --corpus exports", "256")
+    .option("--shard <i/n>", "run only inputs k with k mod n = i (disjoint shards for a CI matrix)", "0/1")
+    .option("--replay <file>", "run one saved input again (its .json sidecar names target, seed and run)")
+    .option("--like <target>", "with exec:, draw structure-aware inputs like this in-process target")
+    .option("--timeout <ms>", "with exec:, per-input time limit; longer is a hang finding", "2000")
+    .option("--json <file>", "write a machine-readable summary")
+    .option("--list", "list the in-process targets")
+    .addHelpText(
+      "after",
+      `
+Exit status: 0 no findings, 1 findings (or a replayed input still fails), 2 usage error.
+
+Examples:
+  $ npx hvsim fuzz --list
+  $ npx hvsim fuzz hv_kvp_msg --time 60 --corpus fuzz-out
+  $ npx hvsim fuzz exec:./my-parser @@ --like hv_vss_msg --runs 5000
+  $ npx hvsim fuzz icmsg_negotiate --shard 3/8 --seed 42 --runs 1000000
+  $ npx hvsim fuzz --replay fuzz-out/hv_kvp_msg/crash-0123456789ab.bin`,
+    )
+    .action(async (targetArg: string | undefined, opts: FuzzOpts) => {
+      if (opts.list) {
+        for (const t of inProcessTargets()) process.stdout.write(`${t.name.padEnd(24)} ${t.description}\n`);
+        process.stdout.write("exec:<command>           an external program, input on stdin or as a file via @@\n");
+        return;
+      }
+      if (opts.replay) return replay(opts.replay, opts, targetArg);
+      if (!targetArg) throw new UsageError("name a target (see 'hvsim fuzz --list')");
+      const seed = int(opts.seed, "--seed")!;
+      const shard = parseShard(opts.shard);
+      if (!shard) throw new UsageError(`--shard must be I/N with 0 <= I < N, got ${opts.shard}`);
+      const time = int(opts.time, "--time", 1);
+      const runs = int(opts.runs, "--runs", 1) ?? (time === undefined ? 100_000 : Number.MAX_SAFE_INTEGER);
+      const exportN = int(opts.export, "--export")!;
+      const target = makeTarget(targetArg, opts);
+      const campaign = new Campaign(target, seed, shard);
+      const tty = process.stderr.isTTY && !process.env.CI;
+      let stop = false;
+      const onSig = () => (stop = true);
+      process.once("SIGINT", onSig);
+      const start = performance.now();
+      const deadline = time === undefined ? Infinity : start + time * 1000;
+      let lastReport = start;
+      const saved: string[] = [];
+      if (opts.corpus && exportN > 0) {
+        const d = join(opts.corpus, safe(target.name), "inputs");
+        mkdirSync(d, { recursive: true });
+        for (let i = 0; i < exportN; i++) {
+          const g = inputFor(target, seed, shard.index + i * shard.count);
+          writeFileSync(join(d, `seed${seed}-run${g.run}.bin`), g.bytes);
+        }
+      }
+      process.stdout.write(`fuzz ${target.name}: seed ${seed}, shard ${shard.index}/${shard.count}, ${time !== undefined ? `${time} s` : `${runs} inputs`}\n`);
+      try {
+        while (!stop && campaign.execs < runs && performance.now() < deadline) {
+          const sliceEnd = performance.now() + 50;
+          while (campaign.execs < runs && performance.now() < sliceEnd) {
+            const f = campaign.next();
+            if (f) {
+              const where = opts.corpus ? saveFinding(opts.corpus, f) : undefined;
+              if (where) saved.push(where);
+              if (tty) process.stderr.write("\r\x1b[K");
+              process.stdout.write(`finding: ${f.verdict.kind}: ${f.verdict.message} (run ${f.run}, ${f.input.length} -> ${f.minimized.length} bytes)${where ? ` saved ${where}` : ""}\n`);
+            }
+          }
+          await new Promise((r) => setImmediate(r));
+          const now = performance.now();
+          const rate = Math.round(campaign.execs / ((now - start) / 1000));
+          if (tty) process.stderr.write(`\r\x1b[K${target.name}: ${campaign.execs} execs, ${rate} execs/s, ${campaign.findings.length} findings`);
+          else if (now - lastReport > 10_000) {
+            lastReport = now;
+            process.stdout.write(`progress: ${campaign.execs} execs, ${rate} execs/s, ${campaign.findings.length} findings\n`);
+          }
+        }
+      } finally {
+        process.removeListener("SIGINT", onSig);
+        target.close?.();
+      }
+      const secs = (performance.now() - start) / 1000;
+      if (tty) process.stderr.write("\r\x1b[K");
+      const summary = {
+        target: target.name,
+        seed,
+        shard: `${shard.index}/${shard.count}`,
+        execs: campaign.execs,
+        seconds: Number(secs.toFixed(3)),
+        execsPerSecond: Math.round(campaign.execs / Math.max(secs, 1e-9)),
+        findings: campaign.findings.map((f) => ({ kind: f.verdict.kind, message: f.verdict.message, run: f.run, bytes: f.minimized.length })),
+        saved,
+        interrupted: stop,
+      };
+      process.stdout.write(`${stop ? "stopped: " : ""}${summary.execs} execs in ${summary.seconds} s (${summary.execsPerSecond} execs/s), ${summary.findings.length} findings\n`);
+      if (opts.json) writeFileSync(opts.json, JSON.stringify(summary, null, 2) + "\n");
+      process.exitCode = campaign.findings.length ? 1 : 0;
+    });
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Campaign, inputFor, minimize, parseShard, type FuzzTarget } from "../../sim/fuzz/engine.ts";
+import { inProcessTargets, findInProcessTarget, parserTarget } from "../../sim/fuzz/targets.ts";
+import { execTarget, splitCommand } from "../../sim/targets/exec/fuzz-exec.ts";
+
+const root = new URL("../..", import.meta.url).pathname;
+const LONG = !!process.env.HVSIM_LONG;
+
+/** A parser with a planted bug: it trusts a length byte at offset 0 (reads past the end). */
+const planted: FuzzTarget = parserTarget({
+  name: "planted",
+  description: "trusts its length byte",
+  maxLen: 64,
+  generate: (rng) => {
+    const n = rng.int(0, 16);
+    return Uint8Array.from([n, ...rng.bytes(n)]);
+  },
+  parse: (b) => {
+    const n = b[0] ?? 0;
+    if (b.length && n > b.length - 1) throw new RangeError(`length ${n} past the end`);
+    return { ok: true };
+  },
+});
+
+function hvsim(args: string[]) {
+  return spawnSync(process.execPath, [join(root, "sim/cli/bin.mjs"), ...args], { cwd: root, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+}
+
+describe("fuzz engine", () => {
+  it("input k depends on (seed, k) alone", () => {
+    const t = findInProcessTarget("hv_kvp_msg")!;
+    expect(Buffer.from(inputFor(t, 7, 123).bytes)).toEqual(Buffer.from(inputFor(t, 7, 123).bytes));
+    expect(Buffer.from(inputFor(t, 7, 123).bytes)).not.toEqual(Buffer.from(inputFor(t, 8, 123).bytes));
+  });
+
+  it("shards cover disjoint run indices whose union is every index", () => {
+    const seen: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const c = new Campaign(planted, 1, parseShard(`${i}/3`)!);
+      for (let k = 0; k < 5; k++) {
+        c.next();
+        seen.push(c.lastRun);
+      }
+    }
+    expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 15 }, (_, i) => i));
+    expect(parseShard("3/3")).toBeUndefined();
+    expect(parseShard("x")).toBeUndefined();
+  });
+
+  it("finds the planted bug and shrinks the input to the smallest one that still fails", () => {
+    const c = new Campaign(planted, 1);
+    let f;
+    for (let i = 0; i < 5000 && !f; i++) f = c.next();
+    expect(f?.verdict.kind).toBe("crash");
+    // The smallest failing input is one byte: a non-zero length with nothing after it.
+    expect(f!.minimized.length).toBe(1);
+    expect(planted.execute(f!.minimized)?.kind).toBe("crash");
+    expect(minimize(planted, Uint8Array.from([9, 1, 2]), "crash").length).toBe(1);
+  });
+});
+
+describe("in-process decoders never throw", () => {
+  const runs = LONG ? 1_000_000 : 3_000;
+  for (const t of inProcessTargets()) {
+    it(`${t.name}: ${runs} inputs, no finding`, () => {
+      const c = new Campaign(t, 20261122);
+      const found: string[] = [];
+      for (let i = 0; i < runs; i++) {
+        const f = c.next();
+        if (f) found.push(`${f.verdict.kind}: ${f.verdict.message}`);
+      }
+      expect(found).toEqual([]);
+    }, LONG ? 3_600_000 : 60_000);
+  }
+});
+
+describe("exec: targets", () => {
+  it("splits commands with quotes", () => {
+    expect(splitCommand(`sh -c 'echo "a b"' x`)).toEqual(["sh", "-c", 'echo "a b"', "x"]);
+  });
+
+  it("reports a signal as a finding and shrinks the file", () => {
+    // Crashes (SIGSEGV) on inputs longer than 20 bytes; the shrunk input has exactly 21.
+    const t = execTarget(`sh -c '[ $(wc -c < "$1") -gt 20 ] && kill -SEGV $$; exit 0' sh @@`, { maxLen: 64 });
+    try {
+      expect(t.execute(new Uint8Array(5))).toBeUndefined();
+      expect(t.execute(new Uint8Array(40))?.kind).toBe("signal");
+      expect(minimize(t, new Uint8Array(40).fill(7), "signal", 200).length).toBe(21);
+    } finally {
+      t.close?.();
+    }
+  });
+
+  it("reports a time-out as a hang and a sanitizer line as a sanitizer finding", () => {
+    const hang = execTarget("sleep 5", { timeoutMs: 200 });
+    const san = execTarget(`sh -c 'echo "==1==ERROR: AddressSanitizer: heap-buffer-overflow" >&2'`);
+    try {
+      expect(hang.execute(new Uint8Array(1))?.kind).toBe("hang");
+      expect(san.execute(new Uint8Array(1))).toMatchObject({ kind: "sanitizer", message: expect.stringContaining("AddressSanitizer") });
+    } finally {
+      hang.close?.();
+      san.close?.();
+    }
+  });
+});
+
+describe("hvsim fuzz CLI", () => {
+  it("saves a shrunk finding with its seed, and --replay reproduces it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hvsim-fuzz-spec-"));
+    const cmd = `exec:sh -c '[ $(wc -c < "$1") -gt 20 ] && kill -SEGV $$; exit 0' sh @@`;
+    const r = hvsim(["fuzz", cmd, "--runs", "300", "--seed", "5", "--corpus", dir, "--export", "3"]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/finding: signal: killed by SIGSEGV/);
+    const sub = readdirSync(dir).find((d) => d.startsWith("exec"))!;
+    const files = readdirSync(join(dir, sub));
+    expect(readdirSync(join(dir, sub, "inputs")).length).toBe(3);
+    const bin = files.find((f) => f.endsWith(".bin") && !f.endsWith(".orig.bin"))!;
+    expect(readFileSync(join(dir, sub, bin)).length).toBe(21);
+    const meta = JSON.parse(readFileSync(join(dir, sub, bin.replace(/\.bin$/, ".json")), "utf8"));
+    expect(meta).toMatchObject({ seed: 5, kind: "signal" });
+    const again = hvsim(["fuzz", "--replay", join(dir, sub, bin)]);
+    expect(again.status).toBe(1);
+    expect(again.stdout).toMatch(/regenerates the original input: yes/);
+    expect(again.stdout).toMatch(/still fails: signal/);
+  });
+
+  it("usage errors exit 2 with one line and no stack trace", () => {
+    const r = hvsim(["fuzz", "no_such_struct"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/unknown fuzz target 'no_such_struct'/);
+    expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
+    expect(hvsim(["fuzz", "hv_vss_msg", "--shard", "2/2"]).status).toBe(2);
+  });
+
+  it("a clean target runs its inputs and exits 0 with execs/s in the summary", () => {
+    const r = hvsim(["fuzz", "hv_vss_msg", "--runs", "2000"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/2000 execs in .* execs\/s\), 0 findings/);
+  });
+});
