@@ -4,13 +4,21 @@ import { Command, CommanderError } from "commander";
 import { UsageError, Failure } from "./errors.ts";
 import { register as registerLayout } from "./commands/layout.ts";
 import { register as registerDecode } from "./commands/decode.ts";
+import { register as registerRun } from "./commands/run.ts";
+import { register as registerSnapshot } from "./commands/snapshot.ts";
 import { register as registerConform } from "./commands/conform.ts";
+import { register as registerFuzz } from "./commands/fuzz.ts";
+import { register as registerReport } from "./commands/report.ts";
 
 const COMMANDS: ((program: Command) => void)[] = [
   // One line per command, in the order `hvsim --help` lists them.
   registerConform,
+  registerFuzz,
   registerLayout,
   registerDecode,
+  registerRun,
+  registerSnapshot,
+  registerReport,
 ];
 
 export function buildProgram(out: (s: string) => void, err: (s: string) => void): Command {
