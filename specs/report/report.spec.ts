@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // `hvsim report` writes one self-contained page; opened in a real browser (Debian's chromium,
 // driven by playwright-core), its plots must have rendered: a PM-timer series with wrap markers,
 // interrupt marks, the conformance matrix, and nothing fetched from the network.
