@@ -9,6 +9,7 @@ import { register as registerSnapshot } from "./commands/snapshot.ts";
 import { register as registerConform } from "./commands/conform.ts";
 import { register as registerFuzz } from "./commands/fuzz.ts";
 import { register as registerReport } from "./commands/report.ts";
+import { register as registerBench } from "./commands/bench.ts";
 
 const COMMANDS: ((program: Command) => void)[] = [
   // One line per command, in the order `hvsim --help` lists them.
@@ -18,6 +19,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerDecode,
   registerRun,
   registerSnapshot,
+  registerBench,
   registerReport,
 ];
 
