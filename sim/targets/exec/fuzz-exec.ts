@@ -59,7 +59,8 @@ export function execTarget(command: string, opts: ExecTargetOptions = {}): FuzzT
       const args = argv.slice(1).map((a) => (a === "@@" ? file : a));
       const r = spawnSync(argv[0]!, args, { input: usesFile ? undefined : input, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 1 << 20 });
       if (r.error && (r.error as NodeJS.ErrnoException).code === "ETIMEDOUT") return { kind: "hang", message: `no exit within ${timeoutMs} ms` };
-      if (r.error) return { kind: "crash", message: `could not run ${argv[0]}: ${r.error.message}` };
+      // A program that exits without reading all of its stdin is not at fault (EPIPE on our side).
+      if (r.error && (r.error as NodeJS.ErrnoException).code !== "EPIPE") return { kind: "crash", message: `could not run ${argv[0]}: ${r.error.message}` };
       const stderr = r.stderr?.toString("utf8") ?? "";
       const san = SANITIZER.exec(stderr);
       if (san) return { kind: "sanitizer", message: stderr.slice(san.index).split("\n")[0]!.slice(0, 200) };
