@@ -2,6 +2,15 @@
 import { DeviceKinds } from "../machine/device.ts";
 import { FwCfgKind } from "./fwcfg/fwcfg.ts";
 import { VmgenidKind, VmgenidDriverKind } from "./vmgenid/vmgenid.ts";
+import { HvUtilsKind } from "./hyperv/kernel.ts";
+import { HypervHostKind } from "./hyperv/host.ts";
+import { KvpDaemonKind } from "./hyperv/kvp-daemon.ts";
+import { VssDaemonKind } from "./hyperv/vss-daemon.ts";
+import { PciHostKind } from "../bus/pci.ts";
+import { AcpiPmKind } from "./pmtimer/acpi-pm.ts";
+import { Ich9LpcKind } from "./pmtimer/ich9-lpc.ts";
+import { PmTimerKind } from "./pmtimer/pmtimer.ts";
+import { VmmKind } from "./vmm/vmm.ts";
 
 export function defaultKinds(): DeviceKinds {
   const k = new DeviceKinds();
@@ -9,5 +18,14 @@ export function defaultKinds(): DeviceKinds {
   k.register(FwCfgKind);
   k.register(VmgenidKind);
   k.register(VmgenidDriverKind);
+  k.register(HypervHostKind);
+  k.register(HvUtilsKind);
+  k.register(KvpDaemonKind);
+  k.register(VssDaemonKind);
+  k.register(PciHostKind);
+  k.register(AcpiPmKind);
+  k.register(Ich9LpcKind);
+  k.register(PmTimerKind);
+  k.register(VmmKind);
   return k;
 }

@@ -3,6 +3,48 @@ import type { MachineSpec } from "./bench.ts";
 
 export const MACHINES: Record<string, MachineSpec> = {
   // One entry per machine, e.g. q35: { name: "q35", description, memory, devices: [...] },
+  q35: {
+    name: "q35",
+    description: "QEMU q35: PCI host (0xCF8/0xCFC), ICH9 LPC at 00:1f.0 mapping the ACPI PM block (PMBASE, ACPI_EN) with QEMU's PM timer at PMBASE+8, SCI on GSI 9",
+    memory: 128 * 1024 * 1024,
+    devices: [
+      { type: "pci-host", id: "pci", config: { resetControl: true } },
+      // QEMU's ICH9 PM block; devices that notify through a GPE (vmgenid: GPE0_STS bit 5) name it
+      // with `acpi: "acpi"` and call its setGpeStatus(bit).
+      { type: "acpi-pm", id: "acpi" },
+      { type: "ich9-lpc", id: "lpc", config: { pci: "pci", acpi: "acpi" } },
+      // fw_cfg / vmgenid entries go here.
+    ],
+  },
+  bhyve: {
+    name: "bhyve",
+    description: "FreeBSD bhyve: the vpmtmr PM timer at 0x408 (32-bit, 4-byte IN only, freq_sbt 1199, upstream restore behaviour)",
+    memory: 64 * 1024 * 1024,
+    devices: [{ type: "pmtimer", id: "pmtimer", config: { profile: "bhyve", port: 0x408, restore: "bhyve-upstream" } }],
+  },
+  "bhyve-host": {
+    name: "bhyve-host",
+    description: "A FreeBSD host's vmm(4) control plane: /dev/vmmctl and the /dev/vmm/NAME devices (VMMCTL_VM_CREATE/DESTROY, per-VM ioctls with their vCPU and memsegs locking)",
+    memory: 1024 * 1024,
+    devices: [{ type: "vmm", id: "vmm" }],
+  },
+  acpi: {
+    name: "acpi",
+    description: "An ideal ACPI PM timer at 0x408: floor(ns * 3579545 / 1e9), 32-bit (FADT TMR_VAL_EXT), monotonic across restore",
+    memory: 64 * 1024 * 1024,
+    devices: [{ type: "pmtimer", id: "pmtimer", config: { profile: "acpi", port: 0x408, tmrValExt: true, restore: "monotonic" } }],
+  },
+  hyperv: {
+    name: "hyperv",
+    description: "Hyper-V KVP/VSS: the host's integration-service channels, the guest's hv_utils (Linux 6.1 hv_kvp/hv_snapshot, hv_utils_transport) and models of Debian's hv_kvp_daemon/hv_vss_daemon",
+    memory: 64 * 1024,
+    devices: [
+      { type: "hyperv-host", id: "host", config: { guest: "hv-utils" } },
+      { type: "hv-utils", id: "hv-utils", config: { host: "host", profile: "linux-6.1" } },
+      { type: "hv-kvp-daemon", id: "kvp-daemon", config: { kernel: "hv-utils" } },
+      { type: "hv-vss-daemon", id: "vss-daemon", config: { kernel: "hv-utils" } },
+    ],
+  },
 };
 
 export function machineNames(): string[] {

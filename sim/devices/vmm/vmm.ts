@@ -1,0 +1,163 @@
+// The vmm device kind: /dev/vmmctl and the per-VM devices of FreeBSD's vmm(4) as a bench device.
+// The whole state (processes, open files, VMs, vCPUs, locks, wait queues, in-flight ioctls) is
+// plain data in `state` (model.ts); waiting and running are clock events sent to (id, "wake") and
+// (id, "finish") with the op id as payload, so a snapshot taken between events restores and
+// continues exactly.
+//
+// API for tests and the scenario runner:
+//   open(path, mode, pid?)            -> { fd } | { errno }      ("/dev/vmmctl", "/dev/vmm/NAME")
+//   close(fd, pid?)                   -> errno
+//   ioctl(fd, cmd, argBytes, opts?)   -> { status: "done", errno, out } | { status: "pending", op }
+//   result(op) / takeResult(op)       -> the completion of a pending ioctl (after the clock ran)
+//   onComplete(listener)              -> called with every completion of a pending ioctl
+//   createVm / destroyVm              -> CREATE / DESTROY through a vmmctl descriptor by name
+//   spawn / fork / exit               -> processes sharing open files (descriptor lifetime)
+import type { Bench } from "../../machine/bench.ts";
+import type { Device, DeviceKind } from "../../machine/device.ts";
+import {
+  DEFAULT_CONFIG, initialState, invariants, VmmModel, type Host, type IoctlOptions, type IoctlOutcome, type OpenMode, type ResultState, type VmmConfigState,
+  type VmmState,
+} from "./model.ts";
+import { vmmctlArgBytes } from "./ctl.ts";
+
+export type VmmConfig = Partial<VmmConfigState>;
+
+export class VmmDevice implements Device<any> {
+  readonly kind = VmmKind;
+  readonly model: VmmModel;
+  private readonly listeners: ((r: ResultState) => void)[] = [];
+
+  constructor(readonly id: string, private readonly bench: Bench, cfg: VmmConfig) {
+    const clock = bench.clock;
+    const host: Host = {
+      now: () => clock.now,
+      schedule: (delay, kind, payload) => clock.schedule(delay, id, kind, payload),
+      cancel: (seq) => clock.cancel(seq),
+      trace: (what, ...fields) => clock.trace.record(clock.now, "vmm", id, what, ...fields),
+      completed: (r) => {
+        for (const l of this.listeners) l(r);
+      },
+    };
+    this.model = new VmmModel(initialState(checkConfig(cfg)), host);
+    clock.on(id, "wake", (ev) => this.model.onWake((ev.payload as { op: number }).op));
+    clock.on(id, "finish", (ev) => this.model.onFinish((ev.payload as { op: number }).op));
+  }
+
+  get state(): VmmState {
+    return this.model.state;
+  }
+
+  set state(s: VmmState) {
+    this.model.state = s;
+  }
+
+  open(path: string, mode: OpenMode, pid = 1): { fd: number } | { errno: number } {
+    return this.model.open(path, mode, pid);
+  }
+
+  close(fd: number, pid = 1): number {
+    return this.model.close(fd, pid);
+  }
+
+  ioctl(fd: number, cmd: number, arg: Uint8Array, opts?: IoctlOptions): IoctlOutcome {
+    return this.model.ioctl(fd, cmd, arg, opts);
+  }
+
+  result(op: number): ResultState | undefined {
+    return this.model.result(op);
+  }
+
+  takeResult(op: number): ResultState | undefined {
+    return this.model.takeResult(op);
+  }
+
+  /** Calls `fn` with each completion of an ioctl that returned "pending"; returns an unsubscribe. */
+  onComplete(fn: (r: ResultState) => void): () => void {
+    this.listeners.push(fn);
+    return () => {
+      const i = this.listeners.indexOf(fn);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  spawn(): number {
+    return this.model.spawn();
+  }
+
+  fork(pid: number): number {
+    return this.model.fork(pid);
+  }
+
+  exit(pid: number): void {
+    this.model.exit(pid);
+  }
+
+  /** VMMCTL_VM_CREATE through the vmmctl descriptor `fd`. */
+  createVm(fd: number, name: string | Uint8Array, opts: IoctlOptions & { reserved?: number[] } = {}): IoctlOutcome {
+    const ctl = this.model.ctl;
+    return this.model.ioctl(fd, ctl.VMMCTL_VM_CREATE, vmmctlArgBytes(name, { maxNameLen: ctl.maxNameLen, reserved: opts.reserved }), opts);
+  }
+
+  /** VMMCTL_VM_DESTROY through the vmmctl descriptor `fd` (pending while the VM drains). */
+  destroyVm(fd: number, name: string | Uint8Array, opts: IoctlOptions & { reserved?: number[] } = {}): IoctlOutcome {
+    const ctl = this.model.ctl;
+    return this.model.ioctl(fd, ctl.VMMCTL_VM_DESTROY, vmmctlArgBytes(name, { maxNameLen: ctl.maxNameLen, reserved: opts.reserved }), opts);
+  }
+
+  /** Every invariant violation of the current state (empty when it holds). */
+  invariants(): string[] {
+    return invariants(this.model.state);
+  }
+
+  /** True when no ioctl is in flight. */
+  get idle(): boolean {
+    return Object.keys(this.model.state.ops).length === 0;
+  }
+}
+
+function checkConfig(cfg: VmmConfig): VmmConfig {
+  const c = { ...DEFAULT_CONFIG, ...cfg };
+  const intIn = (k: keyof VmmConfigState, min: number, max: number) => {
+    const v = c[k];
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) throw new Error(`vmm: ${k} must be a whole number in ${min}..${max}, got ${String(v)}`);
+  };
+  intIn("maxNameLen", 1, 4096);
+  intIn("specnamelen", 1, 4096);
+  intIn("maxcpus", 1, 0xfffe);
+  intIn("ioctlNs", 0, Number.MAX_SAFE_INTEGER);
+  intIn("maxMemsegs", 1, 1024);
+  intIn("faultFreezeVcpu", -1, 0xfffe);
+  for (const [k, v] of Object.entries(c.durations)) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`vmm: duration of ${k} must be a whole number of ns, got ${String(v)}`);
+  }
+  return cfg;
+}
+
+/** Validates a state (shape, then the model's invariants). */
+export function validateVmmState(s: unknown): string | undefined {
+  const o = s as Partial<VmmState> | null;
+  if (!o || typeof o !== "object") return "not an object";
+  if (o.version !== 1) return `unknown vmm state layout ${String(o.version)}`;
+  for (const k of ["procs", "files", "vms", "ops", "results", "busy", "config", "stats"] as const) {
+    if (!o[k] || typeof o[k] !== "object") return `${k} is not an object`;
+  }
+  for (const k of ["nextPid", "nextFile", "nextVm", "nextOp"] as const) {
+    if (!Number.isSafeInteger(o[k]) || (o[k] as number) < 1) return `${k} is not a positive integer`;
+  }
+  if (!Array.isArray(o.devfs) || !o.devfs.every((n) => typeof n === "string")) return "devfs is not a list of names";
+  try {
+    const bad = invariants(o as VmmState);
+    return bad.length ? bad.join("; ") : undefined;
+  } catch (e) {
+    return `malformed state: ${(e as Error).message}`;
+  }
+}
+
+export const VmmKind: DeviceKind<any, VmmConfig> = {
+  type: "vmm",
+  stateVersion: 1,
+  validate: validateVmmState,
+  create(bench, id, config) {
+    return new VmmDevice(id, bench, config);
+  },
+};
