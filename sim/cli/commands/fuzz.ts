@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Command } from "commander";
 import { Campaign, inputFor, parseShard, type Finding, type FuzzTarget } from "../../fuzz/engine.ts";
-import { findInProcessTarget, inProcessTargets } from "../../fuzz/targets.ts";
+import { findInProcessTarget, inProcessTargets } from "../../fuzz/all.ts";
 import { execTarget } from "../../targets/exec/fuzz-exec.ts";
 import { Failure, UsageError } from "../errors.ts";
 
