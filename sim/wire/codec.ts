@@ -1,6 +1,14 @@
 // Encoders and decoders compiled once from a declaration (types.ts). Little-endian throughout.
 // decode() never throws: short input, a count past its bound or a failed member check comes back
 // as a DecodeError naming the member and the reason, and lengths are checked before allocation.
+//
+// Speed: each codec is compiled to straight-line JavaScript (one decode and one encode function per
+// declaration, nested members inlined, member paths for error messages fixed at compile time), so
+// every property access site sees one object shape. The byte arrays a decode returns and the
+// buffers encode() returns are carved from a shared zero-filled slab instead of being allocated one
+// by one (an ArrayBuffer allocation costs far more than copying a few KiB). Each such Uint8Array is
+// still a private copy of the right length; only its `.buffer` is the larger slab (like Node's
+// Buffer pool). Take `.slice()` of one if you need an ArrayBuffer of its own.
 import { flatten, type FlatField, type StructType, type UnionType, type ValueOf, type WireType } from "./types.ts";
 
 export interface DecodeError {
@@ -28,250 +36,314 @@ class Fail {
   constructor(readonly field: string, readonly offset: number, readonly reason: string) {}
 }
 
-type Dec = (dv: DataView, u8: Uint8Array, off: number, path: string, end: { n: number }) => unknown;
-type DecInto = (dv: DataView, u8: Uint8Array, off: number, path: string, end: { n: number }, into: Record<string, unknown>) => void;
-type Enc = (dv: DataView, u8: Uint8Array, off: number, v: any, path: string) => number;
+// ---- the slab pool ----
+const SLAB_SIZE = 256 * 1024;
+/** Requests larger than this get their own buffer. */
+const SLAB_MAX_REQUEST = 16 * 1024;
+let slab = new Uint8Array(0);
+let slabPos = 0;
+
+/** A zero-filled byte array of length n, never handed out before. */
+function alloc(n: number): Uint8Array {
+  if (n > SLAB_MAX_REQUEST) return new Uint8Array(n);
+  if (slabPos + n > slab.length) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabPos = 0;
+  }
+  const out = slab.subarray(slabPos, slabPos + n);
+  slabPos += (n + 7) & ~7; // keep every array 8-byte aligned
+  return out;
+}
+
+/** A private copy of u8[from, to). */
+function copyBytes(u8: Uint8Array, from: number, to: number): Uint8Array {
+  const n = to - from;
+  const out = alloc(n);
+  if (n <= 16) for (let i = 0; i < n; i++) out[i] = u8[from + i]!;
+  else out.set(u8.subarray(from, to));
+  return out;
+}
+
+// ---- code generation ----
+// Functions from selects, counts and checks are reached through `ext`; everything else is inlined.
+type Rec = Record<string, unknown>;
+type DecFn = (dv: DataView, u8: Uint8Array, end: { n: number }) => Rec;
+type EncFn = (dv: DataView, u8: Uint8Array, off0: number, v: unknown) => number;
+
+const lit = (x: string) => JSON.stringify(x);
+const join = (path: string, name: string) => (path ? `${path}.${name}` : name);
+
+/** An offset: a JavaScript expression (or none) plus a constant. */
+interface Off {
+  readonly v: string;
+  readonly k: number;
+}
+const plus = (o: Off, n: number): Off => ({ v: o.v, k: o.k + n });
+const js = (o: Off) => (o.v ? (o.k ? `(${o.v} + ${o.k})` : `(${o.v})`) : String(o.k));
+
+/** A member path for encode errors: known at compile time, or an expression (inside array loops). */
+interface PathE {
+  readonly s?: string;
+  readonly e: string;
+}
+const staticPath = (s: string): PathE => ({ s, e: lit(s) });
+const childPath = (p: PathE, name: string): PathE =>
+  p.s !== undefined ? staticPath(join(p.s, name)) : { e: `((${p.e}) ? (${p.e}) + "." : "") + ${lit(name)}` };
+const orName = (p: PathE, name: string) => (p.s !== undefined ? lit(p.s || name) : `((${p.e}) || ${lit(name)})`);
+
+class Gen {
+  readonly ext: unknown[] = [];
+  private n = 0;
+  fresh(prefix: string): string {
+    return `${prefix}${this.n++}`;
+  }
+  ref(x: unknown): string {
+    this.ext.push(x);
+    return `ext[${this.ext.length - 1}]`;
+  }
+}
 
 function isByteElem(t: WireType): boolean {
   return t.kind === "prim" && (t.name === "u8" || t.name === "char" || t.name === "i8");
 }
 
-function compileDec(t: WireType): Dec {
+/** The name an anonymous member is chosen by in a union: its first own name. */
+function firstName(f: { name: string | undefined; type: WireType }): string {
+  if (f.name !== undefined) return f.name;
+  const t = f.type as StructType | UnionType;
+  const m = (t.kind === "union" ? t.members : t.fields)[0];
+  return m?.name ?? "";
+}
+
+const READ: Record<string, (o: string) => string> = {
+  u8: (o) => `u8[${o}]`,
+  char: (o) => `u8[${o}]`,
+  i8: (o) => `dv.getInt8(${o})`,
+  u16: (o) => `dv.getUint16(${o}, true)`,
+  i16: (o) => `dv.getInt16(${o}, true)`,
+  u32: (o) => `dv.getUint32(${o}, true)`,
+  i32: (o) => `dv.getInt32(${o}, true)`,
+  u64: (o) => `dv.getBigUint64(${o}, true)`,
+  i64: (o) => `dv.getBigInt64(${o}, true)`,
+};
+
+/** Statements decoding `t` at `off` go to `out`; returns the expression holding the value. */
+function decValue(g: Gen, t: WireType, off: Off, path: string, parent: string | undefined, out: string[]): string {
   switch (t.kind) {
     case "prim":
-      switch (t.name) {
-        case "u8":
-        case "char":
-          return (_dv, u8, off) => u8[off];
-        case "i8":
-          return (dv, _u8, off) => dv.getInt8(off);
-        case "u16":
-          return (dv, _u8, off) => dv.getUint16(off, true);
-        case "i16":
-          return (dv, _u8, off) => dv.getInt16(off, true);
-        case "u32":
-          return (dv, _u8, off) => dv.getUint32(off, true);
-        case "i32":
-          return (dv, _u8, off) => dv.getInt32(off, true);
-        case "u64":
-          return (dv, _u8, off) => dv.getBigUint64(off, true);
-        case "i64":
-          return (dv, _u8, off) => dv.getBigInt64(off, true);
-      }
-      break;
+      return READ[t.name]!(js(off));
     case "array": {
       const n = t.length;
-      if (isByteElem(t.elem)) return (_dv, u8, off) => u8.slice(off, off + n);
-      const ed = compileDec(t.elem);
-      const es = t.elem.size;
-      return (dv, u8, off, path, end) => {
-        const out = new Array<unknown>(n);
-        for (let i = 0; i < n; i++) out[i] = ed(dv, u8, off + i * es, path, end);
-        return out;
-      };
+      if (isByteElem(t.elem)) return `copyBytes(u8, ${js(off)}, ${js(plus(off, n))})`;
+      const a = g.fresh("a");
+      const i = g.fresh("i");
+      const body: string[] = [];
+      const e = decValue(g, t.elem, { v: `${js(off)} + ${i} * ${t.elem.size}`, k: 0 }, path, undefined, body);
+      out.push(`const ${a} = new Array(${n});`, `for (let ${i} = 0; ${i} < ${n}; ${i}++) {`, ...body, `${a}[${i}] = ${e};`, `}`);
+      return a;
     }
     case "flex":
       throw new TypeError("a flexible array is decoded by its struct");
     case "struct": {
-      const into = compileStructInto(t);
-      return (dv, u8, off, path, end) => {
-        const o: Record<string, unknown> = {};
-        into(dv, u8, off, path, end, o);
-        return o;
-      };
+      const o = g.fresh("o");
+      out.push(`const ${o} = {};`);
+      decMembers(g, t.fields, off, path, o, out);
+      return o;
     }
     case "union": {
-      const into = compileUnionInto(t);
-      return (dv, u8, off, path, end) => {
-        const o: Record<string, unknown> = {};
-        into(dv, u8, off, path, end, o);
-        return o;
-      };
+      const o = g.fresh("o");
+      out.push(`const ${o} = {};`);
+      decUnion(g, t, off, path, o, parent ?? o, out);
+      return o;
     }
   }
-  throw new TypeError("unknown wire type");
 }
 
-function compileStructInto(t: StructType): DecInto {
-  const steps: DecInto[] = t.fields.map((f) => {
-    const foff = f.offset;
+function decMembers(g: Gen, fields: StructType["fields"], off: Off, path: string, into: string, out: string[]): void {
+  for (const f of fields) {
+    const foff = plus(off, f.offset);
     if (f.name === undefined) {
-      const inner = f.type.kind === "union" ? compileUnionInto(f.type) : compileStructInto(f.type as StructType);
-      return (dv, u8, off, path, end, into) => inner(dv, u8, off + foff, path, end, into);
+      // An anonymous member lends its names to this scope: same path, same record.
+      if (f.type.kind === "union") decUnion(g, f.type, foff, path, into, into, out);
+      else decMembers(g, (f.type as StructType).fields, foff, path, into, out);
+      continue;
     }
-    const name = f.name;
-    const check = f.check;
+    const p = join(path, f.name);
+    const key = lit(f.name);
+    const block: string[] = [];
     if (f.type.kind === "flex") {
       const ft = f.type;
       const es = ft.elem.size;
-      const byteElem = isByteElem(ft.elem);
-      const ed = byteElem ? undefined : compileDec(ft.elem);
-      return (dv, u8, off, path, end, into) => {
-        const at = off + foff;
-        const p = path + name;
-        const count = ft.count(into);
-        if (!Number.isSafeInteger(count) || count < 0) throw new Fail(p, at, `element count ${ft.countText} = ${count} is not a valid count`);
-        if (count > ft.max) throw new Fail(p, at, `element count ${ft.countText} = ${count} exceeds the limit ${ft.max}`);
-        const need = at + count * es;
-        if (need > u8.length) throw new Fail(p, at, `${count} elements of ${es} bytes need ${need} bytes, input has ${u8.length}`);
-        let v: unknown;
-        if (byteElem) v = u8.slice(at, need);
-        else {
-          const arr = new Array<unknown>(count);
-          for (let i = 0; i < count; i++) arr[i] = ed!(dv, u8, at + i * es, p + ".", end);
-          v = arr;
-        }
-        if (need > end.n) end.n = need;
-        into[name] = v;
-      };
-    }
-    const d = compileDec(f.type);
-    const nested = f.type.kind === "struct" || f.type.kind === "union";
-    return (dv, u8, off, path, end, into) => {
-      const v = d(dv, u8, off + foff, nested ? path + name + "." : path, end);
-      if (check) {
-        const why = check(v);
-        if (why !== undefined) throw new Fail(path + name, off + foff, why);
+      const [at, c, need] = [g.fresh("at"), g.fresh("c"), g.fresh("need")];
+      const countIs = `${lit(`element count ${ft.countText} = `)} + ${c}`;
+      block.push(
+        `const ${at} = ${js(foff)};`,
+        `const ${c} = ${g.ref(ft.count)}(${into});`,
+        `if (!Number.isSafeInteger(${c}) || ${c} < 0) throw new Fail(${lit(p)}, ${at}, ${countIs} + " is not a valid count");`,
+        `if (${c} > ${ft.max}) throw new Fail(${lit(p)}, ${at}, ${countIs} + ${lit(` exceeds the limit ${ft.max}`)});`,
+        `const ${need} = ${at} + ${c} * ${es};`,
+        `if (${need} > u8.length) throw new Fail(${lit(p)}, ${at}, ${c} + ${lit(` elements of ${es} bytes need `)} + ${need} + " bytes, input has " + u8.length);`,
+      );
+      if (isByteElem(ft.elem)) block.push(`${into}[${key}] = copyBytes(u8, ${at}, ${need});`);
+      else {
+        const [a, i] = [g.fresh("a"), g.fresh("i")];
+        const body: string[] = [];
+        const e = decValue(g, ft.elem, { v: `${at} + ${i} * ${es}`, k: 0 }, p, undefined, body);
+        block.push(`const ${a} = new Array(${c});`, `for (let ${i} = 0; ${i} < ${c}; ${i}++) {`, ...body, `${a}[${i}] = ${e};`, `}`, `${into}[${key}] = ${a};`);
       }
-      into[name] = v;
-    };
-  });
-  const n = steps.length;
-  return (dv, u8, off, path, end, into) => {
-    for (let i = 0; i < n; i++) steps[i]!(dv, u8, off, path, end, into);
-  };
-}
-
-function compileUnionInto(t: UnionType): DecInto {
-  const byName = new Map<string, DecInto>();
-  for (const m of t.members) {
-    if (m.name === undefined) {
-      const inner = m.type.kind === "union" ? compileUnionInto(m.type) : compileStructInto(m.type as StructType);
-      // An anonymous member of a union is chosen by the first of its own names.
-      const first = (m.type.kind === "union" ? m.type.members : (m.type as StructType).fields)[0];
-      byName.set(first?.name ?? "", inner);
-      continue;
+      block.push(`if (${need} > end.n) end.n = ${need};`);
+    } else {
+      const e = decValue(g, f.type, foff, p, into, block);
+      if (f.check) {
+        const [v, w] = [g.fresh("v"), g.fresh("w")];
+        block.push(`const ${v} = ${e};`, `const ${w} = ${g.ref(f.check)}(${v});`, `if (${w} !== undefined) throw new Fail(${lit(p)}, ${js(foff)}, ${w});`, `${into}[${key}] = ${v};`);
+      } else block.push(`${into}[${key}] = ${e};`);
     }
-    const name = m.name;
-    const d = compileDec(m.type);
-    const nested = m.type.kind === "struct" || m.type.kind === "union";
-    const check = m.check;
-    byName.set(name, (dv, u8, off, path, end, into) => {
-      const v = d(dv, u8, off, nested ? path + name + "." : path, end);
-      if (check) {
-        const why = check(v);
-        if (why !== undefined) throw new Fail(path + name, off, why);
-      }
-      into[name] = v;
-    });
+    out.push("{", ...block, "}");
   }
-  const first = t.members[0]?.name ?? "";
-  const select = t.select;
-  return (dv, u8, off, path, end, into) => {
-    const which = select ? select(into, u8, off) : first;
-    const d = byName.get(which);
-    if (!d) throw new Fail(path, off, `union ${t.name} has no member ${which}`);
-    d(dv, u8, off, path, end, into);
-  };
 }
 
-function compileEnc(t: WireType): Enc {
+function decUnion(g: Gen, u: UnionType, off: Off, path: string, into: string, selParent: string, out: string[]): void {
+  const member = (m: UnionType["members"][number]): string[] => {
+    const block: string[] = [];
+    if (m.name === undefined) {
+      if (m.type.kind === "union") decUnion(g, m.type, off, path, into, into, block);
+      else decMembers(g, (m.type as StructType).fields, off, path, into, block);
+      return block;
+    }
+    const p = join(path, m.name);
+    const e = decValue(g, m.type, off, p, undefined, block);
+    if (m.check) {
+      const [v, w] = [g.fresh("v"), g.fresh("w")];
+      block.push(`const ${v} = ${e};`, `const ${w} = ${g.ref(m.check)}(${v});`, `if (${w} !== undefined) throw new Fail(${lit(p)}, ${js(off)}, ${w});`, `${into}[${lit(m.name)}] = ${v};`);
+    } else block.push(`${into}[${lit(m.name)}] = ${e};`);
+    return block;
+  };
+  if (!u.select) {
+    const m = u.members[0];
+    if (!m) out.push(`throw new Fail(${lit(path)}, ${js(off)}, ${lit(`union ${u.name} has no members`)});`);
+    else out.push("{", ...member(m), "}");
+    return;
+  }
+  const s = g.fresh("s");
+  out.push(`const ${s} = ${g.ref(u.select)}(${selParent}, u8, ${js(off)});`, `switch (${s}) {`);
+  const seen = new Set<string>();
+  for (const m of u.members) {
+    const key = firstName(m);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(`case ${lit(key)}: {`, ...member(m), "break;", "}");
+  }
+  out.push(`default: throw new Fail(${lit(path)}, ${js(off)}, ${lit(`union ${u.name} has no member `)} + ${s});`, "}");
+}
+
+/** Statements encoding the value in variable `x` as `t` at `off`. */
+function encValue(g: Gen, t: WireType, off: Off, path: PathE, x: string, out: string[]): void {
   switch (t.kind) {
     case "prim": {
-      const name = t.name;
-      const size = t.size;
-      const bits = size * 8;
-      const signed = name[0] === "i";
+      const bits = t.size * 8;
+      const signed = t.name[0] === "i";
+      const where = path.s !== undefined ? lit(path.s || "value") : `((${path.e}) || "value")`;
+      if (t.size === 8) {
+        const lo = signed ? -(1n << 63n) : 0n;
+        const hi = signed ? (1n << 63n) - 1n : (1n << 64n) - 1n;
+        out.push(
+          `if (typeof ${x} !== "bigint" || ${x} < ${lo}n || ${x} > ${hi}n) throw new TypeError(${where} + ${lit(`: expected a ${t.name} bigint, got `)} + String(${x}));`,
+          `dv.${signed ? "setBigInt64" : "setBigUint64"}(${js(off)}, ${x}, true);`,
+        );
+        return;
+      }
       const lo = signed ? -(2 ** (bits - 1)) : 0;
       const hi = signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
-      if (size === 8) {
-        const blo = signed ? -(1n << 63n) : 0n;
-        const bhi = signed ? (1n << 63n) - 1n : (1n << 64n) - 1n;
-        return (dv, _u8, off, v, path) => {
-          if (typeof v !== "bigint" || v < blo || v > bhi) throw new TypeError(`${path}: expected a ${name} bigint, got ${String(v)}`);
-          if (signed) dv.setBigInt64(off, v, true);
-          else dv.setBigUint64(off, v, true);
-          return 8;
-        };
-      }
-      return (dv, _u8, off, v, path) => {
-        if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) throw new TypeError(`${path}: expected a ${name}, got ${String(v)}`);
-        if (size === 1) dv.setUint8(off, v & 0xff);
-        else if (size === 2) dv.setUint16(off, v & 0xffff, true);
-        else dv.setUint32(off, v >>> 0, true);
-        return size;
-      };
+      out.push(`if (typeof ${x} !== "number" || !Number.isInteger(${x}) || ${x} < ${lo} || ${x} > ${hi}) throw new TypeError(${where} + ${lit(`: expected a ${t.name}, got `)} + String(${x}));`);
+      if (t.size === 1) out.push(`u8[${js(off)}] = ${x} & 0xff;`);
+      else if (t.size === 2) out.push(`dv.setUint16(${js(off)}, ${x} & 0xffff, true);`);
+      else out.push(`dv.setUint32(${js(off)}, ${x} >>> 0, true);`);
+      return;
     }
     case "array":
     case "flex": {
       const isFlex = t.kind === "flex";
       const n = t.kind === "array" ? t.length : Infinity;
       const es = t.elem.size;
+      const where = path.s !== undefined ? lit(path.s || "value") : `((${path.e}) || "value")`;
       if (isByteElem(t.elem)) {
-        return (_dv, u8, off, v, path) => {
-          if (!(v instanceof Uint8Array) || v.length > n) throw new TypeError(`${path}: expected at most ${n} bytes`);
-          u8.set(v, off);
-          return isFlex ? v.length : n;
-        };
+        out.push(
+          `if (!(${x} instanceof Uint8Array) || ${x}.length > ${n}) throw new TypeError(${where} + ${lit(`: expected a Uint8Array of at most ${n} bytes`)});`,
+          `u8.set(${x}, ${js(off)});`,
+        );
+        if (isFlex) out.push(`{ const r = ${js(off)} - off0 + ${x}.length; if (r > end) end = r; }`);
+        return;
       }
-      const ee = compileEnc(t.elem);
-      return (dv, u8, off, v, path) => {
-        if (!Array.isArray(v) || v.length > n) throw new TypeError(`${path}: expected an array of at most ${n} elements`);
-        for (let i = 0; i < v.length; i++) ee(dv, u8, off + i * es, v[i], `${path}[${i}]`);
-        return isFlex ? v.length * es : n * es;
-      };
+      const [i, e] = [g.fresh("i"), g.fresh("e")];
+      const elemPath: PathE = { e: `${where} + "[" + ${i} + "]"` };
+      const body: string[] = [];
+      encValue(g, t.elem, { v: `${js(off)} + ${i} * ${es}`, k: 0 }, elemPath, e, body);
+      out.push(
+        `if (!Array.isArray(${x}) || ${x}.length > ${n}) throw new TypeError(${where} + ${lit(`: expected an array of at most ${n} elements`)});`,
+        `for (let ${i} = 0; ${i} < ${x}.length; ${i}++) {`,
+        `const ${e} = ${x}[${i}];`,
+        ...body,
+        "}",
+      );
+      if (isFlex) out.push(`{ const r = ${js(off)} - off0 + ${x}.length * ${es}; if (r > end) end = r; }`);
+      return;
     }
     case "struct": {
-      const steps = t.fields.map((f) => {
-        const foff = f.offset;
-        if (f.name === undefined) {
-          const inner = compileEnc(f.type);
-          return (dv: DataView, u8: Uint8Array, off: number, v: any, path: string) => foff + inner(dv, u8, off + foff, v, path);
+      out.push(`if (${x} === null || typeof ${x} !== "object") throw new TypeError(${orName(path, t.name)} + ": expected an object");`);
+      for (const f of t.fields) {
+        const foff = plus(off, f.offset);
+        const block: string[] = [];
+        if (f.name === undefined) encValue(g, f.type, foff, path, x, block);
+        else {
+          const p = childPath(path, f.name);
+          const y = g.fresh("y");
+          block.push(`const ${y} = ${x}[${lit(f.name)}];`, `if (${y} === undefined) throw new TypeError(${p.e} + ": missing");`);
+          encValue(g, f.type, foff, p, y, block);
         }
-        const name = f.name;
-        const e = compileEnc(f.type);
-        return (dv: DataView, u8: Uint8Array, off: number, v: any, path: string) => {
-          const x = v[name];
-          if (x === undefined) throw new TypeError(`${path}${path ? "." : ""}${name}: missing`);
-          return foff + e(dv, u8, off + foff, x, path ? `${path}.${name}` : name);
-        };
-      });
-      const size = t.size;
-      return (dv, u8, off, v, path) => {
-        if (v === null || typeof v !== "object") throw new TypeError(`${path || t.name}: expected an object`);
-        let end = size;
-        for (const s of steps) end = Math.max(end, s(dv, u8, off, v, path));
-        return end;
-      };
+        out.push("{", ...block, "}");
+      }
+      return;
     }
     case "union": {
-      const members = t.members.map((m) => {
-        const e = compileEnc(m.type);
-        if (m.name === undefined) {
-          const names = (m.type.kind === "union" ? m.type.members : (m.type as StructType).fields).map((x) => x.name);
-          return { has: (v: any) => names.some((k) => k !== undefined && v[k] !== undefined), enc: (dv: DataView, u8: Uint8Array, off: number, v: any, path: string) => e(dv, u8, off, v, path) };
-        }
-        const name = m.name;
-        return {
-          has: (v: any) => v[name] !== undefined,
-          enc: (dv: DataView, u8: Uint8Array, off: number, v: any, path: string) => e(dv, u8, off, v[name], path ? `${path}.${name}` : name),
-        };
+      const c = g.fresh("c");
+      const name = orName(path, t.name);
+      out.push(`if (${x} === null || typeof ${x} !== "object") throw new TypeError(${name} + ": expected an object");`, `let ${c} = -1;`);
+      t.members.forEach((m, i) => {
+        const names =
+          m.name !== undefined ? [m.name] : (m.type.kind === "union" ? m.type.members : (m.type as StructType).fields).flatMap((k) => (k.name === undefined ? [] : [k.name]));
+        const has = names.map((k) => `${x}[${lit(k)}] !== undefined`).join(" || ") || "false";
+        out.push(`if (${has}) { if (${c} >= 0) throw new TypeError(${name} + ${lit(`: give exactly one member of union ${t.name}`)}); ${c} = ${i}; }`);
       });
-      const size = t.size;
-      return (dv, u8, off, v, path) => {
-        if (v === null || typeof v !== "object") throw new TypeError(`${path || t.name}: expected an object`);
-        let chosen = -1;
-        for (let i = 0; i < members.length; i++) {
-          if (members[i]!.has(v)) {
-            if (chosen >= 0) throw new TypeError(`${path || t.name}: give exactly one member of union ${t.name}`);
-            chosen = i;
-          }
+      out.push(`switch (${c}) {`);
+      t.members.forEach((m, i) => {
+        const block: string[] = [];
+        if (m.name === undefined) encValue(g, m.type, off, path, x, block);
+        else {
+          const y = g.fresh("y");
+          block.push(`const ${y} = ${x}[${lit(m.name)}];`);
+          encValue(g, m.type, off, childPath(path, m.name), y, block);
         }
-        if (chosen < 0) return size; // no member: all zero
-        return Math.max(size, members[chosen]!.enc(dv, u8, off, v, path));
-      };
+        out.push(`case ${i}: {`, ...block, "break;", "}");
+      });
+      out.push("}");
+      return;
     }
   }
+}
+
+function compile(type: StructType | UnionType): { dec: DecFn; enc: EncFn } {
+  const gd = new Gen();
+  const dbody: string[] = [];
+  const root = decValue(gd, type, { v: "", k: 0 }, "", undefined, dbody);
+  const decSrc = `"use strict";\nreturn function decode_${type.name.replace(/\W/g, "_")}(dv, u8, end) {\n${dbody.join("\n")}\nreturn ${root};\n};`;
+  const ge = new Gen();
+  const ebody: string[] = [];
+  encValue(ge, type, { v: "off0", k: 0 }, staticPath(""), "v", ebody);
+  const encSrc = `"use strict";\nreturn function encode_${type.name.replace(/\W/g, "_")}(dv, u8, off0, v) {\nlet end = ${type.size};\n${ebody.join("\n")}\nreturn end;\n};`;
+  const dec = new Function("ext", "Fail", "copyBytes", decSrc)(gd.ext, Fail, copyBytes) as DecFn;
+  const enc = new Function("ext", encSrc)(ge.ext) as EncFn;
+  return { dec, enc };
 }
 
 export interface Codec<T> {
@@ -295,22 +367,43 @@ function hasFlex(t: StructType | UnionType): boolean {
   return t.kind === "struct" && t.fields.some((f) => f.type.kind === "flex");
 }
 
+const isLeaf = (f: FlatField) => f.type.kind !== "struct" && f.type.kind !== "union";
+
+/** The value at a dotted path of a decoded value (anonymous members sit in their parent), if any. */
+function present(v: unknown, path: string): boolean {
+  let x: unknown = v;
+  for (const k of path.split(".")) {
+    if (x === null || typeof x !== "object" || !(k in x)) return false;
+    x = (x as Rec)[k];
+  }
+  return true;
+}
+
 export function codec<T extends StructType<any> | UnionType<any>, V = ValueOf<T>>(type: T): Codec<V> {
-  const decInto = type.kind === "struct" ? compileStructInto(type) : compileUnionInto(type);
-  const enc = compileEnc(type);
+  const { dec, enc } = compile(type);
   const flat = flatten(type);
   const offsets = new Map(flat.map((f) => [f.path, f.offset]));
   const size = type.size;
   const flexible = hasFlex(type);
 
-  function shortAt(len: number): DecodeError {
-    const f = flat.find((x) => x.size > 0 && x.offset + x.size > len && x.type.kind !== "struct" && x.type.kind !== "union");
-    return {
-      struct: type.name,
-      field: f?.path ?? "",
-      offset: f?.offset ?? len,
-      reason: `input is ${len} bytes, ${type.name} needs ${size}`,
-    };
+  /**
+   * The error for input shorter than the struct: names the first member past the end among those
+   * the message actually has (its unions chosen from the bytes that are there), else the first.
+   */
+  function shortAt(bytes: Uint8Array): DecodeError {
+    const len = bytes.length;
+    const reason = `input is ${len} bytes, ${type.name} needs ${size}`;
+    const crossing = flat.filter((x) => x.size > 0 && x.offset + x.size > len && isLeaf(x));
+    let f = crossing[0];
+    try {
+      const padded = new Uint8Array(size);
+      padded.set(bytes);
+      const out = dec(new DataView(padded.buffer), padded, { n: size });
+      f = crossing.find((x) => present(out, x.path)) ?? f;
+    } catch {
+      // keep the first crossing member
+    }
+    return { struct: type.name, field: f?.path ?? "", offset: f?.offset ?? len, reason };
   }
 
   return {
@@ -326,44 +419,39 @@ export function codec<T extends StructType<any> | UnionType<any>, V = ValueOf<T>
     },
     decode(bytes: Uint8Array, opts?: DecodeOptions): DecodeResult<V> {
       if (!(bytes instanceof Uint8Array)) return { ok: false, error: { struct: type.name, field: "", offset: 0, reason: "input is not bytes" } };
-      if (bytes.length < size) return { ok: false, error: shortAt(bytes.length) };
+      if (bytes.length < size) return { ok: false, error: shortAt(bytes) };
       try {
         const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         const end = { n: size };
-        const out: Record<string, unknown> = {};
-        decInto(dv, bytes, 0, "", end, out);
+        const out = dec(dv, bytes, end);
         if (opts?.exact && bytes.length !== end.n) {
           return { ok: false, error: { struct: type.name, field: "", offset: end.n, reason: `${bytes.length - end.n} trailing bytes after the ${end.n}-byte message` } };
         }
         return { ok: true, value: out as V, size: end.n };
       } catch (e) {
         if (e instanceof Fail) return { ok: false, error: { struct: type.name, field: e.field, offset: e.offset, reason: e.reason } };
-        return { ok: false, error: { struct: type.name, field: "", offset: 0, reason: `internal decoder error: ${(e as Error).message}` } };
+        return { ok: false, error: { struct: type.name, field: "", offset: 0, reason: `internal decoder error: ${(e as Error)?.message ?? String(e)}` } };
       }
     },
     encode(value: V): Uint8Array {
-      if (!flexible) {
-        const buf = new Uint8Array(size);
-        enc(new DataView(buf.buffer), buf, 0, value, "");
-        return buf;
-      }
-      // Flexible arrays: encode into a buffer sized by a first pass.
-      const scratch = new Uint8Array(size + flexBytes(type as StructType, value as Record<string, unknown>));
-      const n = enc(new DataView(scratch.buffer), scratch, 0, value, "");
-      return scratch.subarray(0, n);
+      const need = flexible ? size + flexBytes(type as StructType, value) : size;
+      const buf = alloc(need);
+      // A view of exactly this message: a write past it throws instead of touching the slab.
+      const n = enc(new DataView(buf.buffer, buf.byteOffset, need), buf, 0, value);
+      return n === need ? buf : buf.subarray(0, n);
     },
     encodeInto(buf: Uint8Array, offset: number, value: V): number {
-      const need = size + (flexible ? flexBytes(type as StructType, value as Record<string, unknown>) : 0);
+      const need = size + (flexible ? flexBytes(type as StructType, value) : 0);
       if (offset < 0 || offset + need > buf.length) throw new RangeError(`${type.name} needs ${need} bytes at offset ${offset}, buffer has ${buf.length}`);
       buf.fill(0, offset, offset + need);
-      return enc(new DataView(buf.buffer, buf.byteOffset, buf.byteLength), buf, offset, value, "");
+      return enc(new DataView(buf.buffer, buf.byteOffset, buf.byteLength), buf, offset, value);
     },
   };
 }
 
-function flexBytes(t: StructType, v: Record<string, unknown>): number {
+function flexBytes(t: StructType, v: unknown): number {
   const f = t.fields[t.fields.length - 1]!;
-  if (f.type.kind !== "flex" || f.name === undefined) return 0;
-  const arr = v[f.name] as { length: number } | undefined;
-  return (arr?.length ?? 0) * f.type.elem.size;
+  if (f.type.kind !== "flex" || f.name === undefined || v === null || typeof v !== "object") return 0;
+  const arr = (v as Rec)[f.name] as { length?: unknown } | undefined;
+  return typeof arr?.length === "number" ? arr.length * f.type.elem.size : 0;
 }
