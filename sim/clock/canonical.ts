@@ -27,6 +27,12 @@ export function fromHex(hex: string): Uint8Array | undefined {
   return Uint8Array.from(Buffer.from(hex, "hex"));
 }
 
+/** Sets own property `k` (a plain assignment would set the prototype when k is "__proto__"). */
+function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === "__proto__") Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
 /** One canonical text per plain value: sorted keys, no whitespace, bigint and bytes tagged. */
 export function canonical(v: Plain | undefined): string {
   switch (typeof v) {
@@ -61,10 +67,49 @@ export function toJSONValue(v: Plain | undefined): unknown {
   if (Array.isArray(v)) return (v as readonly Plain[]).map(toJSONValue);
   if (v !== null && typeof v === "object") {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = toJSONValue(x as Plain);
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) setOwn(out, k, toJSONValue(x as Plain));
     return out;
   }
   return v;
+}
+
+/**
+ * Returns what is wrong with `v` as the JSON form of a plain value (what toJSONValue produces and
+ * fromJSONValue accepts), as a path suffix and reason (`.a[2]: not a finite number`), or undefined.
+ */
+export function checkJSONPlain(v: unknown, path = "", depth = 0): string | undefined {
+  if (depth > 256) return `${path}: nested more than 256 levels deep`;
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return undefined;
+    case "number":
+      return Number.isFinite(v) ? undefined : `${path}: ${v} is not a finite number`;
+    case "object": {
+      if (v === null) return undefined;
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          const bad = checkJSONPlain(v[i], `${path}[${i}]`, depth + 1);
+          if (bad) return bad;
+        }
+        return undefined;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return `${path}: not a plain object or list`;
+      const o = v as Record<string, unknown>;
+      const keys = Object.keys(o);
+      if (keys.length === 1 && "$big" in o && typeof o.$big === "string" && !/^-?[0-9]+$/.test(o.$big)) {
+        return `${path}.$big: ${JSON.stringify(o.$big)} is not a decimal integer`;
+      }
+      for (const k of keys) {
+        const bad = checkJSONPlain(o[k], `${path}.${k}`, depth + 1);
+        if (bad) return bad;
+      }
+      return undefined;
+    }
+    default:
+      return `${path}: ${typeof v} is not JSON data`;
+  }
 }
 
 /** Inverse of toJSONValue. */
@@ -79,7 +124,7 @@ export function fromJSONValue(v: unknown): Plain {
       if (b) return b;
     }
     const out: Record<string, Plain> = {};
-    for (const k of keys) out[k] = fromJSONValue(o[k]);
+    for (const k of keys) setOwn(out, k, fromJSONValue(o[k]));
     return out;
   }
   return v as Plain;
@@ -91,7 +136,7 @@ export function clonePlain<T extends Plain | undefined>(v: T): T {
   if (Array.isArray(v)) return (v as readonly Plain[]).map((x) => clonePlain(x)) as unknown as T;
   if (v !== null && typeof v === "object") {
     const out: Record<string, Plain | undefined> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = clonePlain(x as Plain);
+    for (const [k, x] of Object.entries(v)) setOwn(out, k, clonePlain(x as Plain));
     return out as T;
   }
   return v;

@@ -4,6 +4,16 @@ import { xoroshiro128plus, unsafeUniformIntDistribution, type RandomGenerator } 
 
 export type RngState = readonly number[];
 
+/** Returns what is wrong with an RNG state (xoroshiro128+: four 32-bit signed integers), or undefined. */
+export function checkRngState(state: unknown): string | undefined {
+  if (!Array.isArray(state)) return "is not a list";
+  if (state.length !== 4) return `has ${state.length} numbers, not 4`;
+  for (const [i, x] of state.entries()) {
+    if (typeof x !== "number" || !Number.isInteger(x) || x < -0x80000000 || x > 0x7fffffff) return `[${i}] is not a 32-bit signed integer`;
+  }
+  return undefined;
+}
+
 export class Rng {
   private gen: RandomGenerator;
 
@@ -15,7 +25,7 @@ export class Rng {
 
   static fromState(state: RngState): Rng {
     const r = new Rng(0);
-    r.gen = xoroshiro128plus.fromState(state);
+    r.setState(state);
     return r;
   }
 
@@ -23,8 +33,11 @@ export class Rng {
     return [...this.gen.getState()];
   }
 
+  /** Replaces the state; an invalid one throws a RangeError and changes nothing. */
   setState(state: RngState): void {
-    this.gen = xoroshiro128plus.fromState(state);
+    const problem = checkRngState(state);
+    if (problem) throw new RangeError(`invalid RNG state: it ${problem}`);
+    this.gen = xoroshiro128plus.fromState([...state]);
   }
 
   /** A uniform 32-bit unsigned integer. */

@@ -22,6 +22,21 @@ export interface TraceState {
 const BLOCK_CHARS = 1 << 16;
 const ZERO_CHAIN = "0".repeat(64);
 
+/** Returns what is wrong with a trace state, or undefined when it is one getState() can return. */
+export function checkTraceState(s: unknown): string | undefined {
+  if (s === null || typeof s !== "object" || Array.isArray(s)) return "is not an object";
+  const o = s as Record<string, unknown>;
+  if (typeof o.count !== "number" || !Number.isSafeInteger(o.count) || o.count < 0) return "count is not a record count";
+  if (typeof o.chain !== "string" || !/^[0-9a-f]{64}$/.test(o.chain)) return "chain is not 64 lowercase hex digits";
+  if (typeof o.tail !== "string") return "tail is not a string";
+  if (o.tail !== "" && !o.tail.endsWith("\n")) return "tail does not end with a newline";
+  if (o.tail.length >= BLOCK_CHARS) return `tail is ${o.tail.length} characters, not less than one block (${BLOCK_CHARS})`;
+  const lines = o.tail === "" ? 0 : o.tail.split("\n").length - 1;
+  if (lines > o.count) return `tail holds ${lines} records but count is ${o.count}`;
+  if (o.tail.includes("\n\n") || o.tail.startsWith("\n")) return "tail has an empty record";
+  return undefined;
+}
+
 export type TraceListener = (record: TraceRecord, line: string) => void;
 
 export class Trace {
@@ -80,7 +95,10 @@ export class Trace {
     return { count: this.count_, chain: this.chain, tail: this.tailText() };
   }
 
+  /** Replaces the trace position; an invalid state throws a TypeError and changes nothing. */
   setState(s: TraceState): void {
+    const problem = checkTraceState(s);
+    if (problem) throw new TypeError(`invalid trace state: ${problem}`);
     this.count_ = s.count;
     this.chain = s.chain;
     this.tail = s.tail ? s.tail.slice(0, -1).split("\n") : [];

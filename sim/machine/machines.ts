@@ -13,7 +13,12 @@ export const MACHINES: Record<string, MachineSpec> = {
       // with `acpi: "acpi"` and call its setGpeStatus(bit).
       { type: "acpi-pm", id: "acpi" },
       { type: "ich9-lpc", id: "lpc", config: { pci: "pci", acpi: "acpi" } },
-      // fw_cfg / vmgenid entries go here.
+      // QEMU's fw_cfg on ports 0x510/0x511/0x514 with the vmgenid files; `-device vmgenid,guid=auto`.
+      // No firmware runs: etc/vmgenid_addr stays 0 until a guest (or a test) writes it by DMA.
+      { type: "fwcfg", id: "fwcfg" },
+      { type: "vmgenid", id: "vmgenid", config: { guid: "auto", profile: "qemu", acpi: "acpi", driver: "vmgenid-driver" } },
+      // The Linux guest's vmgenid driver (drivers/virt/vmgenid.c), notified through ACPI.
+      { type: "vmgenid-driver", id: "vmgenid-driver", config: { vmgenid: "vmgenid" } },
     ],
   },
   bhyve: {

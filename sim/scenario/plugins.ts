@@ -3,3 +3,4 @@
 import "./steps.ts";
 import "../devices/vmm/steps.ts";
 import "../devices/hyperv/steps.ts";
+import "../devices/vmgenid/steps.ts";

@@ -3,7 +3,6 @@ import { Bench, type MachineSpec } from "../../sim/machine/bench.ts";
 import { defaultKinds } from "../../sim/devices/index.ts";
 import { formatGuid, guidToGuestBytes, parseGuid } from "../../sim/devices/vmgenid/guid.ts";
 import type { VmgenidDevice, VmgenidDriver } from "../../sim/devices/vmgenid/vmgenid.ts";
-import type { FwCfgDevice } from "../../sim/devices/fwcfg/fwcfg.ts";
 import { toHex } from "../../sim/clock/canonical.ts";
 
 // Golden byte order checked on QEMU 7.2 (hw/acpi/vmgenid.c, qemu_uuid_bswap): the GUID

@@ -97,10 +97,13 @@ export class VmgenidDevice implements Device<VmgenidState> {
         },
       });
     }
-    if (cfg.firmwareBlobAt !== undefined) {
-      bench.memory.write(cfg.firmwareBlobAt, this.blob());
-      this.state.addr = cfg.firmwareBlobAt + VMGENID_GUID_OFFSET;
-    }
+    if (cfg.firmwareBlobAt !== undefined) this.placeBlob(cfg.firmwareBlobAt);
+  }
+
+  /** What firmware does: copy the blob into guest memory at `at`, write its GUID's address to etc/vmgenid_addr. */
+  placeBlob(at: number): void {
+    this.bench.memory.write(at, this.blob());
+    this.state.addr = at + VMGENID_GUID_OFFSET;
   }
 
   get guidText(): string {
