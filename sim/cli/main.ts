@@ -10,6 +10,7 @@ import { register as registerConform } from "./commands/conform.ts";
 import { register as registerFuzz } from "./commands/fuzz.ts";
 import { register as registerReport } from "./commands/report.ts";
 import { register as registerBench } from "./commands/bench.ts";
+import { register as registerQtest } from "./commands/qtest.ts";
 
 const COMMANDS: ((program: Command) => void)[] = [
   // One line per command, in the order `hvsim --help` lists them.
@@ -21,6 +22,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerSnapshot,
   registerBench,
   registerReport,
+  registerQtest,
 ];
 
 export function buildProgram(out: (s: string) => void, err: (s: string) => void): Command {

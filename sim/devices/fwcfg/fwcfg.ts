@@ -7,6 +7,7 @@
 import type { Bench } from "../../machine/bench.ts";
 import type { Device, DeviceKind } from "../../machine/device.ts";
 import type { IoSize } from "../../bus/portio.ts";
+import { blockRead, blockWrite, type Register } from "../../bus/regions.ts";
 
 export const FW_CFG_PORT_SEL = 0x510;
 export const FW_CFG_PORT_DATA = 0x511;
@@ -47,26 +48,39 @@ export class FwCfgDevice implements Device<FwCfgState> {
   private readonly files: FwCfgFile[] = [];
 
   constructor(readonly id: string, private readonly bench: Bench) {
-    bench.ports.claim(FW_CFG_PORT_SEL, 1, id, {
-      // One port claimed: a 16-bit write at 0x510 reaches the selector, a byte at 0x511 the data port.
-      read: () => 0xffff & 0, // the selector register reads as 0 on QEMU
-      write: (_p, size, v) => {
-        if (size === 2) this.select(v);
+    // QEMU's fw_cfg I/O regions (hw/nvram/fw_cfg.c, 7.2): "fwcfg" at 0x510, 2 bytes, accepting
+    // byte accesses and 16-bit writes (a byte read at either port reads a data byte, a 16-bit write
+    // at 0x510 selects, byte writes are ignored since QEMU 2.4, 32-bit accesses are refused), and "fwcfg.dma" at 0x514, 8 bytes,
+    // big-endian, any aligned read returning bytes of "QEMU CFG", only 32-bit writes at 0x514/0x518
+    // taken. Wider or unaligned port accesses are cut into pieces as QEMU's memory core does
+    // (sim/bus/regions.ts): `inl 0x511` reads the data byte, 0xffff from the unassigned 0x512 and
+    // 'Q' from 0x514 — 0x51ffff03 on a QEMU 7.2 right after selecting item 1.
+    const regs: Register[] = [
+      {
+        // No valid.max_access_size: pieces of up to 4 bytes arrive and all but the two accepted
+        // shapes are refused (a refused read is 0, a refused write is dropped).
+        name: "fwcfg", offset: 0, length: 2, validMin: 1, validMax: 4, implMin: 1, implMax: 4,
+        read: (_addr, size) => (size === 1 ? this.readByte() : 0),
+        write: (addr, size, v) => {
+          if (size === 2 && addr === 0) this.select(v);
+        },
       },
-    });
-    bench.ports.claim(FW_CFG_PORT_DATA, 1, id, {
-      read: () => this.readByte(),
-      write: () => undefined, // data-port writes are ignored since QEMU 2.4
-    });
-    bench.ports.claim(FW_CFG_PORT_DMA, 8, id, {
-      read: (port, size) => {
-        const off = port - FW_CFG_PORT_DMA;
-        let v = 0;
-        for (let i = size - 1; i >= 0; i--) v = v * 256 + (DMA_SIGNATURE[off + (size - 1 - i)] ?? 0);
-        // Big-endian register: the guest's little-endian IN sees the bytes swapped.
-        return swap(v, size);
+      {
+        name: "fwcfg.dma", offset: FW_CFG_PORT_DMA - FW_CFG_PORT_SEL, length: 8, validMin: 1, validMax: 4, implMin: 1, implMax: 4,
+        read: (addr, size) => {
+          let v = 0;
+          for (let i = 0; i < size; i++) v = v * 256 + (DMA_SIGNATURE[addr + i] ?? 0);
+          // Big-endian register: the guest's little-endian IN sees the bytes swapped.
+          return swap(v, size as IoSize);
+        },
+        write: (addr, size, value) => {
+          if (size === 4 && (addr === 0 || addr === 4)) this.dmaWrite(addr, 4, value);
+        },
       },
-      write: (port, size, value) => this.dmaWrite(port - FW_CFG_PORT_DMA, size, value),
+    ];
+    bench.ports.claim(FW_CFG_PORT_SEL, 12, id, {
+      read: (port, size) => blockRead(regs, port - FW_CFG_PORT_SEL, size),
+      write: (port, size, value) => blockWrite(regs, port - FW_CFG_PORT_SEL, size, value),
     });
   }
 

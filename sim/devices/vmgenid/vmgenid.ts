@@ -162,7 +162,10 @@ export class VmgenidDevice implements Device<VmgenidState> {
    */
   afterRestore(_bench: Bench, info: { fromSnapshot: boolean }): void {
     if (!info.fromSnapshot) return;
-    const configured = this.state.configured;
+    // The destination's own `guid` property counts (QEMU's post_load writes vms->guid of the
+    // receiving process), not the one saved with the source's state.
+    const configured = this.cfg.guid ?? "auto";
+    this.state.configured = configured;
     let g = configured === "auto" ? randomGuid(this.bench.clock.rng) : parseGuid(configured)!;
     // A restored VM must see a new generation; a fixed GUID equal to the saved one cannot give it.
     while (configured === "auto" && toHex(g) === this.state.guid) g = randomGuid(this.bench.clock.rng);

@@ -1,0 +1,130 @@
+// The `qtest:<command>` conformance target: a process speaking QEMU's qtest protocol on its
+// stdin/stdout, started afresh for every session. `<command>` is split like a shell would (quotes
+// and backslashes; no expansion). `qtest:qemu` means the qtest-enabled QEMU that findQtestQemu()
+// finds (scripts/build-qemu-qtest.sh) with Q35_QTEST_ARGS and `-device vmgenid`. Only the q35 machine exists there: a
+// QEMU has no bhyve machine, so checks for it are skipped.
+import { accessSync, constants as fsConstants, statSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import type { Capability, QtestSession, Target } from "../../conform/types.ts";
+import { findQtestQemu, Q35_QTEST_ARGS, QtestClient } from "./client.ts";
+
+export const QEMU_SHORTHAND = "qemu";
+
+/** Splits a command line the way sh does for words: whitespace, '...', "..." and backslash escapes. */
+export function splitCommand(line: string): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let inWord = false;
+  let i = 0;
+  while (i < line.length) {
+    const c = line[i]!;
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new Error(`unterminated ' in ${JSON.stringify(line)}`);
+      cur += line.slice(i + 1, end);
+      inWord = true;
+      i = end + 1;
+    } else if (c === '"') {
+      i += 1;
+      for (;;) {
+        if (i >= line.length) throw new Error(`unterminated " in ${JSON.stringify(line)}`);
+        const d = line[i]!;
+        if (d === '"') break;
+        if (d === "\\" && i + 1 < line.length && '"\\$`'.includes(line[i + 1]!)) {
+          cur += line[i + 1];
+          i += 2;
+        } else {
+          cur += d;
+          i += 1;
+        }
+      }
+      inWord = true;
+      i += 1;
+    } else if (c === "\\") {
+      if (i + 1 < line.length) cur += line[i + 1];
+      inWord = true;
+      i += 2;
+    } else if (/\s/.test(c)) {
+      if (inWord) out.push(cur);
+      cur = "";
+      inWord = false;
+      i += 1;
+    } else {
+      cur += c;
+      inWord = true;
+      i += 1;
+    }
+  }
+  if (inWord) out.push(cur);
+  return out;
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, fsConstants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The program's path ($PATH lookup for a bare name), or undefined when it is not there. */
+export function resolveProgram(program: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (program.includes("/")) return executable(program) ? program : undefined;
+  for (const dir of (env.PATH ?? "").split(delimiter)) {
+    if (dir && executable(join(dir, program))) return join(dir, program);
+  }
+  return undefined;
+}
+
+/** Turns what follows `qtest:` into program + arguments, or the reason it cannot run here. */
+export function resolveQtestCommand(command: string): { argv: string[] } | { reason: string } {
+  if (command.trim() === QEMU_SHORTHAND) {
+    const found = findQtestQemu();
+    // The model's q35 carries a vmgenid device (guid=auto, QEMU's default): so does this QEMU.
+    return "path" in found ? { argv: [found.path, ...Q35_QTEST_ARGS, "-device", "vmgenid"] } : { reason: found.reason };
+  }
+  let argv: string[];
+  try {
+    argv = splitCommand(command);
+  } catch (e) {
+    return { reason: (e as Error).message };
+  }
+  if (argv.length === 0) return { reason: "qtest: needs a command, e.g. qtest:qemu or qtest:/path/qemu-system-x86_64 -machine q35 -accel qtest -qtest stdio" };
+  const program = resolveProgram(argv[0]!);
+  if (!program) return { reason: `${argv[0]} is not an executable program here` };
+  return { argv: [program, ...argv.slice(1)] };
+}
+
+export interface QtestTargetOptions {
+  /** Per-command timeout in ms (default 30000: a loaded machine starting QEMU). */
+  timeoutMs?: number;
+}
+
+export function qtestTarget(command: string, options: QtestTargetOptions = {}): Target {
+  const caps: Capability[] = ["clock", "portio", "memory", "irq", "fwcfg", "machine:q35"];
+  let resolved: { argv: string[] } | { reason: string } | undefined;
+  const resolve = () => (resolved ??= resolveQtestCommand(command));
+  return {
+    name: `qtest:${command}`,
+    description: command.trim() === QEMU_SHORTHAND ? "the qtest-enabled QEMU found here (q35, qtest accelerator), one process per session" : `qtest process \`${command}\` (q35), one per session`,
+    capabilities: new Set(caps),
+    async available() {
+      const r = resolve();
+      return "argv" in r ? true : r.reason;
+    },
+    async openQtest(machine): Promise<QtestSession> {
+      if (machine !== "q35") throw new Error(`qtest:${command} offers only the q35 machine, not ${machine}`);
+      const r = resolve();
+      if (!("argv" in r)) throw new Error(r.reason);
+      const client = QtestClient.spawn(r.argv[0]!, r.argv.slice(1), { timeoutMs: options.timeoutMs ?? 30_000, closeGraceMs: 500 });
+      return {
+        command: (line) => client.command(line),
+        takeIrqLines: () => client.takeIrqEvents().map((e) => e.raw),
+        async close() {
+          await client.close();
+        },
+      };
+    },
+  };
+}
