@@ -22,7 +22,7 @@ export function register(program: Command): void {
     .command("bench")
     .argument("[suite...]", "only suites whose name or file contains one of these")
     .description("Run the benchmark suites (PM timer hot read, scheduler, wire codecs, snapshot save/restore, KVP round trips, qtest round trips when a QEMU is available): ops/s, ±rme and each case's ratio to its in-run reference.")
-    .option("--json <file>", "write the results as JSON (machine-readable; the same shape as the baseline)")
+    .option("--json <file>", "also write the results as JSON (machine-readable; the same shape as the baseline)")
     .option("--compare [baseline]", `compare ratios with a baseline (default ${join("reports", "baseline-bench.json")}); exit 1 past --max-regression`)
     .option("--max-regression <pct>", "allowed drop of a case's ratio below its baseline, in percent", "25")
     .option("--update-baseline", "rewrite the committed baseline with this run")
@@ -69,7 +69,7 @@ Examples:
         });
         if (tty) process.stderr.write("\r\x1b[K");
         results.push(r);
-        if (!opts.json || tty) process.stdout.write(formatSuite(r) + "\n");
+        process.stdout.write(formatSuite(r) + "\n");
       }
       const run: RunResult = { suites: results, node: process.version, date: new Date().toISOString(), maxTime };
       if (opts.json) {
