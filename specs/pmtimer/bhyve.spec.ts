@@ -1,7 +1,7 @@
 // bhyve and ideal-ACPI profiles of the stand-alone PM timer. Sources: freebsd-src
 // sys/amd64/vmm/io/vpmtmr.c (handler accepts only a 4-byte IN, else -1 -> EIO from VM_RUN;
 // baseval + (sbinuptime() - baseuptime) / freq_sbt; snapshot saves only baseval),
-// sys/sys/time.h (FREQ2BT, bttosbt, nstosbt), /work/shared/research/pmtimer.md (freq_sbt = 1199,
+// sys/sys/time.h (FREQ2BT, bttosbt, nstosbt), vpmtmr.c (freq_sbt = 1199,
 // wraps every exactly 1199 s). Expected values come from reference.ts (BigInt, from the formulas).
 import { describe, expect, it } from "vitest";
 import { bench, benchOf, refAcpi, refBhyve, REF_FREQ_SBT, refNsToSbt, restore, save } from "./reference.ts";

@@ -1,6 +1,6 @@
 // q35 / QEMU profile of the ACPI PM timer, driven through the ports exactly as a qtest script
 // does. Golden values: QEMU hw/acpi/core.c + hw/isa/lpc_ich9.c facts and replies of a
-// qtest-enabled QEMU 7.2 (/work/shared/research/pmtimer.md; the access-width values below were
+// qtest-enabled QEMU 7.2 (the access-width values below were
 // replayed on that QEMU 7.2 with `-machine q35,pit=off,hpet=off -accel qtest`).
 import { describe, expect, it } from "vitest";
 import { bench, benchOf, ENABLE_PM, io, refCrossNs, refDueNs, refQemu, restore, save } from "./reference.ts";

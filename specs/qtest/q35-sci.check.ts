@@ -3,7 +3,7 @@
 // hw/acpi/core.c (SCI level = PM1_STS & PM1_EN & (RTC|PWRBTN|GBL|TMR) || GPE0_STS & GPE0_EN;
 // TMR_STS write-1-to-clear recomputes the overflow as the next multiple of 2^23 ticks; the timer
 // armed at muldiv64(overflow, 1e9, 3579545) ns), softmmu/qtest.c (clock_step without argument
-// warps to the next virtual-clock deadline) and the values in /work/shared/research/pmtimer.md
+// warps to the next virtual-clock deadline) and the replies of a qtest-enabled QEMU 7.2
 // (first overflow 2,343,484,437 ns, the 2^24 wrap at 4,686,968,874 ns). Against the qtest QEMU
 // (specs/conformance/qemu.spec.ts) every reply and IRQ line must also equal the model's.
 import { scriptCheck } from "../../sim/conform/script.ts";

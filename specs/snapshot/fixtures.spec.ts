@@ -80,7 +80,7 @@ describe("snapshot fixtures of older device state versions", () => {
     const r = restoreSnapshot(b, bytes);
     if (!r.ok) throw new Error(r.error.reason);
     expect(b.clock.now).toBe(1_000_000_000);
-    // Golden values from QEMU 7.2 via qtest (/work/shared/research/pmtimer.md).
+    // Golden values from QEMU 7.2 via qtest.
     expect(b.ports.in(0x608, 4)).toBe(0x369e99);
     b.clock.runUntil(1_000_000_279);
     expect(b.ports.in(0x608, 4)).toBe(0x369e99);

@@ -363,7 +363,7 @@ describe.skipIf(!qemuPath)(qemuTitle, () => {
   }
 
   it("reads the ACPI PM timer at the golden virtual times", async () => {
-    // Golden values: shared/research/pmtimer.md, "Verified with a qtest-enabled QEMU 7.2" (a real
+    // Golden values: replies observed on a qtest-enabled QEMU 7.2 (QEMU hw/acpi/core.c) (a real
     // QEMU 7.2 run, Debian 7.2+dfsg-7+deb12u18 built by scripts/build-qemu-qtest.sh):
     // 1e9 ns -> 0x369e99; 1000000279 ns -> 0x369e99; 1000000280 ns -> 0x369e9a; 5686000280 ns -> 0x36910d.
     const c = start();

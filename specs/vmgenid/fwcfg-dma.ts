@@ -1,7 +1,7 @@
 // fw_cfg as firmware drives it, over a qtest session: the DMA interface (descriptor {control,
 // length, address} big-endian in guest memory; its address written to 0x514/0x518 big-endian,
 // the low half starting the transfer) and the file directory at selector 0x19. Facts: QEMU
-// docs/specs/fw_cfg.rst and /work/shared/research/vmgenid.md.
+// docs/specs/fw_cfg.rst and hw/acpi/vmgenid.c.
 import type { QtestSession } from "../../sim/conform/types.ts";
 
 export const FW_CFG_DMA_CTL_READ = 0x02;

@@ -193,7 +193,7 @@ function shape(t: string[], src: string): string[] {
   });
 }
 
-describe("vmgenid restore: model golden values (QEMU 7.2 facts, /work/shared/research/vmgenid.md)", () => {
+describe("vmgenid restore: model golden values (QEMU 7.2 hw/acpi/vmgenid.c facts)", () => {
   it("writes the destination's GUID at 0x3028 and raises GPE0_STS bit 5; GPE0_EN bit 5 raises the SCI", async () => {
     const t = await modelRun(G1, G2);
     // 324e6eaf-... is stored as af 6e 4e 32 d1 d1 f6 4b bf 41 ... (checked on QEMU 7.2): same swap for G2.

@@ -1,7 +1,7 @@
 // Conformance: fw_cfg and the vmgenid files on q35, as firmware sees them over ports and DMA. The
 // observations are compared field by field between a real target and the model; against the
 // model itself they are held to upstream facts (QEMU docs/specs/fw_cfg.rst, hw/nvram/fw_cfg.c,
-// hw/acpi/vmgenid.c via /work/shared/research/vmgenid.md): signature "QEMU", feature bits
+// hw/acpi/vmgenid.c): signature "QEMU", feature bits
 // traditional|DMA (0x03), DMA register signature "QEMU CFG", etc/vmgenid_guid 4096 bytes with the
 // GUID at offset 40 and zeros elsewhere, etc/vmgenid_addr 8 bytes and writable by DMA, no GUID
 // written to memory and no GPE raised by that write (QEMU has no write callback on it).

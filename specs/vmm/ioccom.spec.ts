@@ -1,6 +1,5 @@
 // ioctl numbers of vmm(4), checked three ways:
-//  1. against the numbers in /work/shared/research/vmmctl.md (checked there against freebsd-src
-//     sys/dev/vmm/vmm_dev.h + sys/sys/ioccom.h): VMMCTL_VM_CREATE 0xC1285600, DESTROY 0xC1285601;
+//  1. against the numbers that follow from freebsd-src sys/dev/vmm/vmm_dev.h + sys/sys/ioccom.h: VMMCTL_VM_CREATE 0xC1285600, DESTROY 0xC1285601;
 //  2. against a C replica of the sys/sys/ioccom.h macros and the argument structs (written here from
 //     the upstream declarations: sys/dev/vmm/vmm_dev.h, sys/amd64/include/vmm_dev.h,
 //     sys/amd64/include/vmm_snapshot.h), compiled with the system `cc` at test time (x86-64, LP64,

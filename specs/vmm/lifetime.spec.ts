@@ -2,7 +2,7 @@
 // destroyed when the descriptor that created it is closed. That commit also names the conflict:
 // bhyve exits and is restarted on guest reboot, and a restart must not free guest memory; one
 // design splits bhyve into a parent that handles reboots and a child that runs the guest (the
-// parent keeps the creating descriptor open). Facts: /work/shared/research/vmmctl.md. Descriptor
+// parent keeps the creating descriptor open). Descriptor
 // semantics are Unix's: fork shares open files; a file closes with its last reference, and an
 // ioctl in progress holds one.
 import { describe, expect, it } from "vitest";

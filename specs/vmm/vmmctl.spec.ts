@@ -1,8 +1,7 @@
 // /dev/vmmctl: every errno rule of open, VMMCTL_VM_CREATE and VMMCTL_VM_DESTROY. Expectations come
 // from freebsd-src sys/dev/vmm/vmm_dev.c (vmmctl_open, vmmctl_ioctl, vmmdev_create,
 // vmmdev_lookup_and_destroy), sys/kern/kern_conf.c (prep_devname), sys/fs/devfs/devfs_devs.c
-// (devfs_pathpath) and sys/kern/sys_generic.c (sys_ioctl), as summarised in
-// /work/shared/research/vmmctl.md.
+// (devfs_pathpath) and sys/kern/sys_generic.c (sys_ioctl).
 import { describe, expect, it } from "vitest";
 import { EBADF, EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOENT, ENOTTY, ENXIO, EPERM, errnoName, errnoValue } from "../../sim/devices/vmm/errno.ts";
 import { devfsNameTaken, pathContains, prepDevname } from "../../sim/devices/vmm/devname.ts";

@@ -1,6 +1,6 @@
 // The ACPI PM register block of QEMU's ICH9 (q35) with its PM timer — facts from QEMU 7.2
 // hw/acpi/core.c, hw/acpi/ich9.c and include/hw/acpi/acpi.h, and replies of a qtest-enabled
-// QEMU 7.2 (see /work/shared/research/pmtimer.md). Accesses are cut into pieces as QEMU's memory
+// QEMU 7.2. Accesses are cut into pieces as QEMU's memory
 // core does (sim/bus/regions.ts); per register:
 //
 //   +0x00 PM1_STS (16 bit)  read: TMR_STS is set lazily here if now >= muldiv64(overflow_time,

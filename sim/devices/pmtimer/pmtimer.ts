@@ -1,5 +1,5 @@
 // A stand-alone ACPI PM timer port (X_PM_TMR_BLK): one counter register, profiles bit-exact to
-// their sources (see ticks.ts for the arithmetic and /work/shared/research/pmtimer.md):
+// their sources (see ticks.ts for the arithmetic):
 //   bhyve  freebsd-src sys/amd64/vmm/io/vpmtmr.c: 32-bit, baseval + (sbinuptime() - baseuptime)
 //          / freq_sbt (freq_sbt = 1199), at IO_PMTMR 0x408. Only a 4-byte IN is accepted; any
 //          other width, and every OUT, makes the handler fail, which bhyve reports as EIO from the

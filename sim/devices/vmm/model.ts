@@ -4,7 +4,7 @@
 // lock, wait queue and in-flight ioctl is data in VmmState, and waiting is a clock event (the
 // Host schedules "wake" and "finish" events that the device feeds back into onWake/onFinish).
 //
-// Facts follow freebsd-src (see /work/shared/research/vmmctl.md):
+// Facts follow freebsd-src:
 //   - sys_ioctl (sys_generic.c): generic command checks -> ENOTTY, copyin of IOCPARM_LEN bytes
 //     (a short user buffer is EFAULT), copyout of IOC_OUT commands on success only.
 //   - vmmctl_open: FWRITE required, else EPERM. vmmctl_ioctl: CREATE / DESTROY, else ENOTTY.
