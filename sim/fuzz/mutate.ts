@@ -58,16 +58,42 @@ export type MutationName =
   | "bad-utf16"
   | "splice-random";
 
-/** Applies one mutation; returns the new bytes (the input is not changed). */
-export function mutateOnce(input: Uint8Array, hints: readonly FieldHint[], rng: Rng, maxLen: number): { bytes: Uint8Array; op: MutationName } {
-  const b = input.slice();
-  const uints = hints.filter((h) => h.kind === "uint" && h.offset < b.length);
-  const texts = hints.filter((h) => h.kind === "bytes" && h.offset < b.length);
-  const wides = hints.filter((h) => h.kind === "u16s" && h.offset < b.length);
+interface HintSets {
+  readonly uints: readonly FieldHint[];
+  readonly texts: readonly FieldHint[];
+  readonly wides: readonly FieldHint[];
+  readonly cuts: readonly number[];
+}
+
+const hintSets = new WeakMap<readonly FieldHint[], HintSets>();
+
+function sets(hints: readonly FieldHint[]): HintSets {
+  let h = hintSets.get(hints);
+  if (!h) {
+    h = {
+      uints: hints.filter((x) => x.kind === "uint"),
+      texts: hints.filter((x) => x.kind === "bytes"),
+      wides: hints.filter((x) => x.kind === "u16s"),
+      cuts: [...new Set(hints.flatMap((x) => [x.offset, x.offset + x.size]))].sort((a, b) => a - b),
+    };
+    hintSets.set(hints, h);
+  }
+  return h;
+}
+
+const BOUNDARY_CACHE = new Map<number, bigint[]>();
+
+/**
+ * Applies one mutation to `b` — in place where the length stays, else into a new array — and
+ * returns the bytes.
+ */
+function mutateInPlace(b: Uint8Array, hints: readonly FieldHint[], rng: Rng, maxLen: number): { bytes: Uint8Array; op: MutationName } {
+  const hs = sets(hints);
+  const inside = (h: FieldHint) => h.offset < b.length;
   const ops: MutationName[] = ["bitflip", "byte", "truncate", "extend", "splice-random"];
-  if (uints.length) ops.push("lie-length", "lie-length", "lie-length", "random-uint");
-  if (texts.length) ops.push("unterminated");
-  if (wides.length) ops.push("bad-utf16");
+  if (hs.uints.length) ops.push("lie-length", "lie-length", "lie-length", "random-uint");
+  if (hs.texts.length) ops.push("unterminated");
+  if (hs.wides.length) ops.push("bad-utf16");
   const op = pick(rng, ops);
   switch (op) {
     case "bitflip": {
@@ -83,8 +109,8 @@ export function mutateOnce(input: Uint8Array, hints: readonly FieldHint[], rng: 
     }
     case "truncate": {
       // Cut at a member boundary half of the time: where length checks tend to be off by one.
-      const cuts = hints.map((h) => h.offset).concat(hints.map((h) => h.offset + h.size)).filter((x) => x < b.length);
-      const at = cuts.length && rng.int(0, 1) ? pick(rng, cuts) : rng.int(0, Math.max(0, b.length - 1));
+      const cut = hs.cuts.length && rng.int(0, 1) ? pick(rng, hs.cuts) : -1;
+      const at = cut >= 0 && cut < b.length ? cut : rng.int(0, Math.max(0, b.length - 1));
       return { bytes: b.slice(0, at), op };
     }
     case "extend": {
@@ -97,18 +123,25 @@ export function mutateOnce(input: Uint8Array, hints: readonly FieldHint[], rng: 
     }
     case "lie-length":
     case "random-uint": {
-      const h = pick(rng, uints);
-      const v = op === "lie-length" ? pick(rng, boundaries(h.size, b.length)) : BigInt(rng.u32()) & ((1n << BigInt(h.size * 8)) - 1n);
+      const h = pick(rng, hs.uints);
+      if (!inside(h)) return { bytes: b, op };
+      let v: bigint;
+      if (op === "lie-length") {
+        let bs = BOUNDARY_CACHE.get(h.size * 1e9 + b.length);
+        if (!bs) BOUNDARY_CACHE.set(h.size * 1e9 + b.length, (bs = boundaries(h.size, b.length)));
+        v = pick(rng, bs);
+      } else v = BigInt(rng.u32()) & ((1n << BigInt(h.size * 8)) - 1n);
       writeUint(b, h.offset, h.size, v);
       return { bytes: b, op };
     }
     case "unterminated": {
-      const h = pick(rng, texts);
-      b.fill(0x41, h.offset, Math.min(b.length, h.offset + h.size));
+      const h = pick(rng, hs.texts);
+      if (inside(h)) b.fill(0x41, h.offset, Math.min(b.length, h.offset + h.size));
       return { bytes: b, op };
     }
     case "bad-utf16": {
-      const h = pick(rng, wides);
+      const h = pick(rng, hs.wides);
+      if (!inside(h)) return { bytes: b, op };
       const end = Math.min(b.length, h.offset + h.size);
       for (let i = h.offset; i + 1 < end; i += 2) {
         const unit = pick(rng, [0xd800, 0xdc00, 0xdbff, 0xfffe, 0x0041]);
@@ -127,13 +160,18 @@ export function mutateOnce(input: Uint8Array, hints: readonly FieldHint[], rng: 
   }
 }
 
+/** Applies one mutation; returns the new bytes (the input is not changed). */
+export function mutateOnce(input: Uint8Array, hints: readonly FieldHint[], rng: Rng, maxLen: number): { bytes: Uint8Array; op: MutationName } {
+  return mutateInPlace(input.slice(), hints, rng, maxLen);
+}
+
 /** Applies 1..`max` mutations in a row. */
 export function mutate(input: Uint8Array, hints: readonly FieldHint[], rng: Rng, maxLen: number, max = 4): { bytes: Uint8Array; ops: MutationName[] } {
-  let bytes = input;
+  let bytes = input.slice();
   const ops: MutationName[] = [];
   const n = rng.int(1, max);
   for (let i = 0; i < n; i++) {
-    const r = mutateOnce(bytes, hints, rng, maxLen);
+    const r = mutateInPlace(bytes, hints, rng, maxLen);
     bytes = r.bytes;
     ops.push(r.op);
   }
