@@ -167,7 +167,7 @@ export function mutateOnce(input: Uint8Array, hints: readonly FieldHint[], rng: 
 
 /** Applies 1..`max` mutations in a row. */
 export function mutate(input: Uint8Array, hints: readonly FieldHint[], rng: Rng, maxLen: number, max = 4): { bytes: Uint8Array; ops: MutationName[] } {
-  let bytes = input.slice();
+  let bytes: Uint8Array = input.slice();
   const ops: MutationName[] = [];
   const n = rng.int(1, max);
   for (let i = 0; i < n; i++) {
