@@ -165,7 +165,7 @@ function benchSection(bench: ReportData["bench"], baseline: ReportData["baseline
   for (const s of baseline?.suites ?? []) for (const c of s.cases) base.set(`${s.name}\u0000${c.name}`, c.ratio);
   const rows = bench.suites.flatMap((s) => (s.skipped ? [] : s.cases.filter((c) => !c.reference).map((c) => ({ suite: s, c, b: base.get(`${s.name}\u0000${c.name}`) }))));
   if (!rows.length) return `<p class="none">No benchmark cases ran.</p>`;
-  const W = 1000, left = 330, barH = 18, gap = 8;
+  const W = 1100, left = 440, barH = 18, gap = 8;
   const maxR = Math.max(...rows.map((r) => Math.max(r.c.ratio, r.b ?? 0, r.suite.goal ?? 0)), 1);
   const scale = (v: number) => ((Math.log10(v + 1) / Math.log10(maxR + 1)) * (W - left - 80));
   const parts = rows.map((r, i) => {
