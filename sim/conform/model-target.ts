@@ -5,6 +5,7 @@ import { MACHINES } from "../machine/machines.ts";
 import { defaultKinds } from "../devices/index.ts";
 import { QtestServer } from "../qtest/server.ts";
 import type { Capability, QtestSession, Target } from "./types.ts";
+import { ModelHypervSession } from "./hyperv-session.ts";
 
 export function openModelQtest(machine: string, seed = 0): QtestSession & { readonly bench: Bench } {
   const spec = MACHINES[machine];
@@ -42,6 +43,9 @@ export function modelTarget(seed = 0): Target {
     },
     async openQtest(machine) {
       return openModelQtest(machine, seed);
+    },
+    async openHyperv(service, opts) {
+      return new ModelHypervSession(service, opts, seed);
     },
   };
 }

@@ -2,6 +2,8 @@
 // implementations ("targets"). A target declares capabilities; a check declares what it needs; a
 // target that lacks a capability reports the check as skipped with the reason, never as passed.
 
+import type { HypervOpenOptions, HypervSession } from "./hyperv-session.ts";
+
 export type Capability =
   | "clock" // virtual-clock control (qtest clock_step / clock_set)
   | "portio" // port I/O
@@ -32,6 +34,11 @@ export interface Target {
   available(): Promise<true | string>;
   /** A fresh qtest session on `machine` (capability "clock"/"portio"/...). */
   openQtest?(machine: "q35" | "bhyve"): Promise<QtestSession>;
+  /**
+   * A Hyper-V session (capability "kvp-daemon"/"vss-daemon"): hvsim's host and hv_utils kernel
+   * with this target's daemon behind the character device (sim/conform/hyperv-session.ts).
+   */
+  openHyperv?(service: "kvp" | "vss", opts: HypervOpenOptions): Promise<HypervSession>;
 }
 
 export type Outcome =

@@ -7,6 +7,7 @@ import { junitXml, summaryText } from "../../conform/report.ts";
 import { defaultTargetNames } from "../../conform/targets.ts";
 import type { Target } from "../../conform/types.ts";
 import { UsageError } from "../errors.ts";
+import "../../targets/index.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -27,6 +28,7 @@ Targets:
   model            hvsim's reference models, in process (always available)
   qtest:<command>  a process speaking QEMU's qtest protocol on stdio, e.g. a QEMU built
                    with the qtest accelerator (scripts/build-qemu-qtest.sh builds one)
+  qtest:qemu       that QEMU as found here, q35 with -device vmgenid (the default candidate)
   hv-daemon:kvp    Debian's hv_kvp_daemon behind hvsim's device bridge
   hv-daemon:vss    Debian's hv_vss_daemon behind hvsim's device bridge (sandboxed)
 Without --target: the model plus every real target whose programs are installed.

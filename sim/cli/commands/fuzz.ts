@@ -44,6 +44,52 @@ function makeTarget(name: string, opts: FuzzOpts): FuzzTarget {
   return t;
 }
 
+/** hv-daemon:kvp|vss: an async campaign against the real daemon (sim/targets/hvdaemon/fuzz.ts). */
+async function fuzzDaemon(name: string, opts: FuzzOpts, c: { seed: number; shard: { index: number; count: number }; time: number | undefined; runs: number }): Promise<void> {
+  const service = name.slice("hv-daemon:".length);
+  if (service !== "kvp" && service !== "vss") throw new UsageError(`unknown daemon target '${name}' (hv-daemon:kvp, hv-daemon:vss)`);
+  const { daemonAvailable } = await import("../../targets/hvdaemon/target.ts");
+  const avail = daemonAvailable();
+  if (avail !== true) throw new Failure(`${name}: the real daemon cannot be bridged here: ${avail}`, 2);
+  const { runDaemonCampaign } = await import("../../targets/hvdaemon/fuzz.ts");
+  const start = performance.now();
+  let stop = false;
+  const onSig = () => (stop = true);
+  process.once("SIGINT", onSig);
+  process.stdout.write(`fuzz ${name}: seed ${c.seed}, shard ${c.shard.index}/${c.shard.count}, ${c.time !== undefined ? `${c.time} s` : `${c.runs} inputs`} (real daemon; malformed kernel-to-daemon messages)\n`);
+  const saved: string[] = [];
+  const r = await runDaemonCampaign(service, {
+    seed: c.seed,
+    runs: c.runs,
+    deadline: c.time === undefined ? Infinity : start + c.time * 1000,
+    shard: c.shard,
+    timeoutMs: int(opts.timeout, "--timeout", 1)!,
+    shouldStop: () => stop,
+    onFinding: (f) => {
+      const where = opts.corpus
+        ? saveFinding(opts.corpus, { target: name, seed: c.seed, run: f.run, shard: `${c.shard.index}/${c.shard.count}`, verdict: f.verdict, mode: f.mode, ops: [], input: f.input, minimized: f.minimized })
+        : undefined;
+      if (where) saved.push(where);
+      process.stdout.write(`finding: ${f.verdict.kind}: ${f.verdict.message} (run ${f.run}; minimized to ${f.minimized.filter((x) => x !== 0).length} non-zero bytes)${where ? ` saved ${where}` : ""}\n`);
+    },
+  }).finally(() => process.removeListener("SIGINT", onSig));
+  const secs = (performance.now() - start) / 1000;
+  const summary = {
+    target: name,
+    seed: c.seed,
+    shard: `${c.shard.index}/${c.shard.count}`,
+    execs: r.execs,
+    restarts: r.restarts,
+    seconds: Number(secs.toFixed(3)),
+    findings: r.findings.map((f) => ({ kind: f.verdict.kind, message: f.verdict.message, run: f.run, nonZeroBytes: f.minimized.filter((x) => x !== 0).length })),
+    saved,
+    interrupted: stop,
+  };
+  process.stdout.write(`${stop ? "stopped: " : ""}${r.execs} execs in ${summary.seconds} s, ${r.restarts} daemon restarts, ${r.findings.length} findings\n`);
+  if (opts.json) writeFileSync(opts.json, JSON.stringify(summary, null, 2) + "\n");
+  process.exitCode = r.findings.length ? 1 : 0;
+}
+
 const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 60);
 const sha = (b: Uint8Array) => createHash("sha1").update(b).digest("hex");
 
@@ -135,6 +181,7 @@ Examples:
       const time = int(opts.time, "--time", 1);
       const runs = int(opts.runs, "--runs", 1) ?? (time === undefined ? 100_000 : Number.MAX_SAFE_INTEGER);
       const exportN = int(opts.export, "--export")!;
+      if (targetArg.startsWith("hv-daemon:")) return fuzzDaemon(targetArg, opts, { seed, shard, time, runs: int(opts.runs, "--runs", 1) ?? (time === undefined ? 1000 : Number.MAX_SAFE_INTEGER) });
       const target = makeTarget(targetArg, opts);
       const campaign = new Campaign(target, seed, shard);
       const tty = process.stderr.isTTY && !process.env.CI;

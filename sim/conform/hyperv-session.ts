@@ -1,0 +1,296 @@
+// A Hyper-V session for conformance checks: hvsim's host and hv_utils kernel models on the virtual
+// clock, with a daemon behind the kernel's character device. The same API drives the daemon model
+// (this file, fully deterministic) and the real Debian daemons (sim/targets/hvdaemon/target.ts,
+// which plugs the device bridge in as the daemon endpoint). Checks see only host-visible answers,
+// what crossed the character device, and the FIFREEZE/FITHAW calls of the VSS daemon.
+import { Bench } from "../machine/bench.ts";
+import {
+  hypervKinds,
+  hypervMachine,
+  HypervHost,
+  HvUtilsKernel,
+  KvpDaemonModel,
+  VssDaemonModel,
+  type KernelProfile,
+  type KvpRequest,
+  type Mount,
+  type Service,
+  type VssOpName,
+} from "../devices/hyperv/index.ts";
+import type { Plain } from "../clock/canonical.ts";
+import { NS_PER_S } from "../clock/time.ts";
+
+/** One mount-table line as the daemon reads it from /proc/mounts. */
+export interface HvMount {
+  fsname: string;
+  dir: string;
+  type: string;
+  /** Comma-separated, e.g. "rw,relatime". */
+  opts: string;
+  /** The block device is loop-backed. */
+  loop?: boolean;
+}
+
+/** The daemon's view of "its" machine (pinned identically for the model and the real daemon). */
+export interface HvIdentity {
+  hostname: string;
+  /** Canonical name of the hostname (FullyQualifiedDomainName). */
+  fqdn: string;
+  /** uname(): release and machine. */
+  release: string;
+  machine: string;
+  /** /etc/os-release NAME and VERSION_ID. */
+  osName: string;
+  versionId: string;
+  /** One interface with one IPv4 and one IPv6 address ("a.b.c.d/len", "x::y/len"). */
+  ifName: string;
+  mac: string;
+  ipv4: string;
+  ipv6: string;
+}
+
+export const HV_IDENTITY: HvIdentity = {
+  hostname: "hvsim-guest",
+  fqdn: "hvsim-guest.hvsim.test",
+  release: "6.1.0-hvsim-amd64",
+  machine: "x86_64",
+  osName: "Debian GNU/Linux",
+  versionId: "12",
+  ifName: "eth0",
+  mac: "00:15:5d:00:00:01",
+  ipv4: "192.0.2.10/24",
+  ipv6: "2001:db8::10/64",
+};
+
+export interface HypervOpenOptions {
+  profile?: KernelProfile;
+  /** VSS: the mount table (default: none). */
+  mounts?: HvMount[];
+  identity?: HvIdentity;
+}
+
+/** A host-visible answer: status, IC flags and the decoded payload. */
+export interface HvAnswer {
+  readonly id: number;
+  readonly status: number;
+  readonly flags: number;
+  readonly result: { [k: string]: Plain | undefined };
+}
+
+/** What crossed the character device (daemon side), in order. */
+export type DeviceRecord =
+  | { call: "open"; ret: number }
+  | { call: "write"; len: number; op: number; ret: number }
+  | { call: "read"; len: number; bytes: Uint8Array }
+  | { call: "close" };
+
+export type CrashRequest = { kvp: KvpRequest } | { vss: VssOpName };
+
+export interface HypervSession {
+  readonly service: Service;
+  readonly profile: KernelProfile;
+  /** Waits until the daemon has registered (kernel state READY). */
+  registered(): Promise<void>;
+  /** The kernel's transaction state by name (READY, DEVICE_INIT, ...). */
+  state(): string;
+  /** Device calls since the session opened (or the last takeDevice()). */
+  takeDevice(): DeviceRecord[];
+  negotiate(): Promise<HvAnswer>;
+  kvp(req: KvpRequest): Promise<HvAnswer>;
+  vss(op: VssOpName): Promise<HvAnswer>;
+  /** VSS: "FIFREEZE /dir" / "FITHAW /dir" since the last call. */
+  takeIoctls(): string[];
+  /** VSS: the next FIFREEZE of `dir` fails with `errno` (0 clears). */
+  failFreeze(dir: string, errno: number): void;
+  /** Sends `req`, kills the daemon once it has read it, returns the host's answer. */
+  crashDuring(req: CrashRequest): Promise<HvAnswer>;
+  /** Starts the daemon again and waits for its registration. */
+  restart(): Promise<void>;
+  /**
+   * Sends the VSS ops back to back without waiting for answers (the host's `force`: all in the
+   * guest's ring at once), runs until nothing is pending, returns each answer or undefined.
+   */
+  vssBurst(ops: VssOpName[]): Promise<(HvAnswer | undefined)[]>;
+  close(): Promise<void>;
+}
+
+/** uname/os-release -> AUTO pool values, as hv_kvp_daemon derives them (kvp_get_os_info). */
+export function autoValues(id: HvIdentity): Record<string, string> {
+  const dot = id.versionId.indexOf(".");
+  return {
+    FullyQualifiedDomainName: id.fqdn,
+    NetworkAddressIPv4: id.ipv4.split("/")[0] ?? "",
+    NetworkAddressIPv6: id.ipv6.split("/")[0] ?? "",
+    OSBuildNumber: id.release,
+    OSName: id.osName,
+    OSMajorVersion: dot < 0 ? id.versionId : id.versionId.slice(0, dot),
+    OSMinorVersion: dot < 0 ? "" : id.versionId.slice(dot + 1),
+    OSVersion: id.release.split("-")[0] ?? "",
+    ProcessorArchitecture: id.machine,
+  };
+}
+
+export function modelMounts(ms: readonly HvMount[]): Mount[] {
+  return ms.map((m) => ({ fsname: m.fsname, dir: m.dir, type: m.type, opts: m.opts.split(","), ...(m.loop ? { loop: true } : {}) }));
+}
+
+/** Everything but the daemon: host + kernel on a bench, answer collection, device recording. */
+export abstract class HypervSessionBase implements HypervSession {
+  readonly bench: Bench;
+  readonly host: HypervHost;
+  readonly kernel: HvUtilsKernel;
+  readonly profile: KernelProfile;
+  protected device: DeviceRecord[] = [];
+
+  constructor(
+    readonly service: Service,
+    o: HypervOpenOptions,
+    daemons: { kvp?: Record<string, unknown>; vss?: Record<string, unknown> },
+    seed: number,
+  ) {
+    this.profile = o.profile ?? "linux-6.1";
+    this.bench = new Bench(
+      hypervMachine({ profile: this.profile, kvpDaemon: daemons.kvp ?? false, vssDaemon: daemons.vss ?? false }),
+      hypervKinds(),
+      { seed },
+    );
+    this.host = this.bench.device<HypervHost>("host");
+    this.kernel = this.bench.device<HvUtilsKernel>("hv-utils");
+    // Record the device calls of whatever endpoint talks to the kernel (instance-level wrappers
+    // around the kernel's file operations; the model daemon reaches them through its clock events).
+    const k = this.kernel;
+    const open = k.open.bind(k), read = k.read.bind(k), write = k.write.bind(k), close = k.close.bind(k);
+    k.open = (s, from) => {
+      const ret = open(s, from);
+      if (s === this.service) this.device.push({ call: "open", ret });
+      return ret;
+    };
+    k.read = (s, from, len) => {
+      const got = read(s, from, len);
+      if (s === this.service && typeof got !== "number") this.device.push({ call: "read", len: got.length, bytes: got.slice() });
+      return got;
+    };
+    k.write = (s, from, bytes) => {
+      const ret = write(s, from, bytes);
+      if (s === this.service) this.device.push({ call: "write", len: bytes.length, op: bytes[0] ?? -1, ret });
+      return ret;
+    };
+    k.close = (s, from) => {
+      const ret = close(s, from);
+      if (s === this.service) this.device.push({ call: "close" });
+      return ret;
+    };
+  }
+
+  /** Runs the bench (and the daemon) until `done()` holds. */
+  protected abstract until(done: () => boolean, what: string): Promise<void>;
+  abstract takeIoctls(): string[];
+  abstract failFreeze(dir: string, errno: number): void;
+  abstract crashDuring(req: CrashRequest): Promise<HvAnswer>;
+
+  /** Queues `req` on the host; returns its transaction id. */
+  protected send(req: CrashRequest): number {
+    return "kvp" in req ? this.host.kvp(req.kvp) : this.host.vss(req.vss);
+  }
+  abstract restart(): Promise<void>;
+  abstract close(): Promise<void>;
+
+  state(): string {
+    return this.kernel.stateName(this.service);
+  }
+
+  takeDevice(): DeviceRecord[] {
+    const d = this.device;
+    this.device = [];
+    return d;
+  }
+
+  async registered(): Promise<void> {
+    await this.until(() => this.state() === "READY", `the ${this.service} daemon to register (kernel state READY)`);
+  }
+
+  protected async answerOf(id: number, what: string): Promise<HvAnswer> {
+    await this.until(() => this.host.answer(this.service, id) !== undefined, `the host's answer to ${what} (transaction ${id})`);
+    const a = this.host.answer(this.service, id)!;
+    return { id, status: a.status, flags: a.flags, result: a.result };
+  }
+
+  async negotiate(): Promise<HvAnswer> {
+    return this.answerOf(this.host.negotiate(this.service), "the version negotiation");
+  }
+
+  async kvp(req: KvpRequest): Promise<HvAnswer> {
+    return this.answerOf(this.host.kvp(req), `KVP ${req.op}`);
+  }
+
+  async vss(op: VssOpName): Promise<HvAnswer> {
+    return this.answerOf(this.host.vss(op), `VSS ${op}`);
+  }
+
+  /** Runs until no clock event is pending and the daemon cannot act without one. */
+  protected abstract settle(): Promise<void>;
+
+  async vssBurst(ops: VssOpName[]): Promise<(HvAnswer | undefined)[]> {
+    if (!this.host.svc("vss").negotiationSent) await this.negotiate();
+    const ids = ops.map((op) => this.host.vss(op, { force: true }));
+    await this.settle();
+    return ids.map((id) => {
+      const a = this.host.answer("vss", id);
+      return a && { id, status: a.status, flags: a.flags, result: a.result };
+    });
+  }
+}
+
+/** The session over hvsim's daemon models (deterministic, virtual time only). */
+export class ModelHypervSession extends HypervSessionBase {
+  private readonly kvpd: KvpDaemonModel | undefined;
+  private readonly vssd: VssDaemonModel | undefined;
+  private ioctlsSeen = 0;
+
+  constructor(service: Service, o: HypervOpenOptions, seed = 0) {
+    const id = o.identity ?? HV_IDENTITY;
+    super(service, o, service === "kvp" ? { kvp: { auto: autoValues(id) } } : { vss: { mounts: modelMounts(o.mounts ?? []) } }, seed);
+    this.kvpd = this.bench.findDevice<KvpDaemonModel>("kvp-daemon");
+    this.vssd = this.bench.findDevice<VssDaemonModel>("vss-daemon");
+  }
+
+  protected async until(done: () => boolean, what: string): Promise<void> {
+    const clock = this.bench.clock;
+    const end = this.bench.now + 3600 * NS_PER_S;
+    while (!done()) {
+      const next = clock.nextAt;
+      if (next === undefined || next > end) throw new Error(`model: gave up waiting for ${what} (no event within an hour of virtual time; kernel state ${this.state()})`);
+      clock.runNext();
+    }
+  }
+
+  protected async settle(): Promise<void> {
+    const clock = this.bench.clock;
+    const end = this.bench.now + 3600 * NS_PER_S;
+    while (clock.nextAt !== undefined && clock.nextAt <= end) clock.runNext();
+  }
+
+  takeIoctls(): string[] {
+    const all = this.vssd?.state.ioctls ?? [];
+    const out = all.slice(this.ioctlsSeen).filter((x) => x[0] !== "open").map((x) => `${x[0]} ${x[1]}`);
+    this.ioctlsSeen = all.length;
+    return out;
+  }
+
+  failFreeze(dir: string, errno: number): void {
+    this.vssd?.failAt(dir, errno ? { freeze: errno } : {});
+  }
+
+  async crashDuring(req: CrashRequest): Promise<HvAnswer> {
+    const d = this.kvpd ?? this.vssd!;
+    d.queue({ do: "crash-before" });
+    return this.answerOf(this.send(req), "a request the daemon dies on");
+  }
+
+  async restart(): Promise<void> {
+    (this.kvpd ?? this.vssd!).start();
+    await this.registered();
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,173 @@
+// `hvsim fuzz hv-daemon:kvp|vss`: the kernel side of /dev/vmbus/hv_kvp or hv_vss sends malformed
+// messages to the REAL Debian daemon through the device bridge. Inputs come from the engine's
+// structure-aware generator for struct hv_kvp_msg / hv_vss_msg (inputFor: a function of (seed,
+// run) alone), sized as the kernel always sends them (7432 / 12 bytes: hv_kvp.c and hv_snapshot.c
+// copy into a whole message). A finding is the daemon exiting or dying on a message (crash /
+// signal), not answering within --timeout (hang), or answering with a write of the wrong size
+// (invariant). After a finding the daemon is restarted and registered again, so the campaign goes
+// on. Findings are shrunk by zeroing byte ranges while the same kind of finding persists (the
+// message length is fixed, so bytes are zeroed, not dropped), with a small execution budget.
+//
+// This adapter talks to real processes and so may use wall-clock timers (see eslint.config.js).
+import { inputFor, type FindingKind, type FuzzTarget, type GeneratedInput, type Verdict } from "../../fuzz/engine.ts";
+import { findInProcessTarget } from "../../fuzz/targets.ts";
+import { DaemonBridge, DaemonBridgeError } from "./bridge.ts";
+import { bridgeIdentity } from "./target.ts";
+import { HV_IDENTITY } from "../../conform/hyperv-session.ts";
+import { K } from "../../devices/hyperv/frames.ts";
+
+export type DaemonService = "kvp" | "vss";
+
+const MSG_SIZE: Record<DaemonService, number> = { kvp: 7432, vss: 12 };
+const REGISTER1: Record<DaemonService, number> = { kvp: 100, vss: 129 };
+const STRUCT: Record<DaemonService, string> = { kvp: "hv_kvp_msg", vss: "hv_vss_msg" };
+
+export interface DaemonFinding {
+  readonly run: number;
+  readonly mode: GeneratedInput["mode"];
+  readonly verdict: Verdict;
+  readonly input: Uint8Array;
+  readonly minimized: Uint8Array;
+}
+
+/** One real daemon, registered, answering messages one at a time. */
+export class DaemonFuzzer {
+  private bridge: DaemonBridge | undefined;
+  private readonly size: number;
+  /** Inputs run, restarts done. */
+  execs = 0;
+  restarts = 0;
+
+  constructor(
+    readonly service: DaemonService,
+    private readonly timeoutMs = 2000,
+  ) {
+    this.size = MSG_SIZE[service];
+  }
+
+  /** The engine target whose generator and hints draw the inputs (hv_kvp_msg / hv_vss_msg). */
+  generatorTarget(): FuzzTarget {
+    const t = findInProcessTarget(STRUCT[this.service]);
+    if (!t) throw new Error(`no in-process fuzz target ${STRUCT[this.service]}`);
+    return t;
+  }
+
+  private async ready(): Promise<DaemonBridge> {
+    if (this.bridge?.running) return this.bridge;
+    if (this.bridge) {
+      await this.bridge.stop();
+      this.restarts++;
+    }
+    const b = new DaemonBridge();
+    this.bridge = b;
+    await b.start({ service: this.service, identity: bridgeIdentity(HV_IDENTITY), mounts: [{ fsname: "/dev/sda1", dir: "/", type: "ext4", opts: "rw" }], timeoutMs: 10_000 });
+    b.onIoctl(() => 0);
+    const reg = await b.waitFor("write", { what: `the ${this.service} registration write` });
+    if (reg.data.length !== this.size || reg.data[0] !== REGISTER1[this.service]) throw new Error(`unexpected registration write of ${reg.data.length} bytes, op ${reg.data[0]}`);
+    reg.respond(reg.data.length);
+    if (this.service === "kvp") {
+      const reply = new Uint8Array(this.size);
+      reply[0] = REGISTER1.kvp;
+      reply.set(new TextEncoder().encode("3.1"), K.version);
+      b.deliver(reply);
+    } else {
+      const reply = new Uint8Array(4);
+      new DataView(reply.buffer).setUint32(0, REGISTER1.vss, true);
+      b.deliver(reply);
+    }
+    await b.waitFor("read", { what: "the daemon to read the registration reply" });
+    return b;
+  }
+
+  /** Delivers one message (padded or cut to the kernel's message size); the verdict. */
+  async execute(input: Uint8Array): Promise<Verdict | undefined> {
+    const b = await this.ready();
+    this.execs++;
+    const msg = new Uint8Array(this.size);
+    msg.set(input.subarray(0, this.size));
+    b.deliver(msg);
+    try {
+      const w = await b.waitFor("write", { timeoutMs: this.timeoutMs, what: "the daemon's answer" });
+      w.respond(w.data.length);
+      if (w.data.length !== this.size) return { kind: "invariant", message: `answered with a ${w.data.length}-byte write (expected ${this.size})` };
+      return undefined;
+    } catch (e) {
+      if (!(e instanceof DaemonBridgeError)) throw e;
+      const last = b.syslog.at(-1)?.message ?? "";
+      if (e.kind === "exited") {
+        const x = await b.exited(1000).catch(() => undefined);
+        const kind: FindingKind = x?.signal ? "signal" : "crash";
+        return { kind, message: `hv_${this.service}_daemon exited (code ${x?.code ?? "?"}, signal ${x?.signal ?? "none"}) on op ${msg[0]} pool ${msg[1]}; last syslog: ${last}` };
+      }
+      if (e.kind === "timeout") {
+        b.kill("SIGKILL");
+        await b.exited(5000).catch(() => undefined);
+        return { kind: "hang", message: `hv_${this.service}_daemon did not answer op ${msg[0]} pool ${msg[1]} within ${this.timeoutMs} ms; last syslog: ${last}` };
+      }
+      throw e;
+    }
+  }
+
+  /** Zeroes byte ranges (large to small) while the same kind of finding persists. */
+  async minimize(input: Uint8Array, kind: FindingKind, budget = 48): Promise<Uint8Array> {
+    let best = new Uint8Array(this.size);
+    best.set(input.subarray(0, this.size));
+    let left = budget;
+    for (let chunk = this.size >> 1; chunk >= 1 && left > 0; chunk >>= 1) {
+      for (let i = 0; i < best.length && left > 0; i += chunk) {
+        if (best.subarray(i, i + chunk).every((x) => x === 0)) continue;
+        const cand = best.slice();
+        cand.fill(0, i, i + chunk);
+        left--;
+        if ((await this.execute(cand))?.kind === kind) best = cand;
+      }
+    }
+    return best;
+  }
+
+  async close(): Promise<void> {
+    await this.bridge?.stop();
+    this.bridge = undefined;
+  }
+}
+
+export interface DaemonCampaignOptions {
+  seed: number;
+  runs: number;
+  /** Wall-clock end (performance.now() ms). */
+  deadline: number;
+  shard: { index: number; count: number };
+  timeoutMs: number;
+  onFinding?: (f: DaemonFinding) => void;
+  /** Stop after this many findings (default 5: each costs daemon restarts and shrinking). */
+  maxFindings?: number;
+  shouldStop?: () => boolean;
+}
+
+/** Runs a campaign; findings with the same kind and message are reported once. */
+export async function runDaemonCampaign(service: DaemonService, o: DaemonCampaignOptions): Promise<{ execs: number; restarts: number; findings: DaemonFinding[] }> {
+  const fz = new DaemonFuzzer(service, o.timeoutMs);
+  const gen = fz.generatorTarget();
+  const findings: DaemonFinding[] = [];
+  const seen = new Set<string>();
+  let n = 0;
+  try {
+    while (n < o.runs && performance.now() < o.deadline && findings.length < (o.maxFindings ?? 5) && !o.shouldStop?.()) {
+      const run = o.shard.index + n * o.shard.count;
+      n++;
+      const g = inputFor(gen, o.seed, run);
+      const v = await fz.execute(g.bytes);
+      if (!v) continue;
+      const key = `${v.kind}:${v.message.replace(/op \d+ pool \d+/, "")}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const minimized = await fz.minimize(g.bytes, v.kind);
+      const f: DaemonFinding = { run, mode: g.mode, verdict: v, input: g.bytes, minimized };
+      findings.push(f);
+      o.onFinding?.(f);
+    }
+  } finally {
+    await fz.close();
+  }
+  return { execs: fz.execs, restarts: fz.restarts, findings };
+}

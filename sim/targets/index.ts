@@ -1,0 +1,18 @@
+// Real conformance targets: registers their factories and default candidates with sim/conform
+// (which itself spawns nothing). Imported for its side effects by `hvsim conform` and by specs.
+import { registerTargetFactory } from "../conform/runner.ts";
+import { registerDefaultCandidate } from "../conform/targets.ts";
+import { findQtestQemu } from "./qtest/client.ts";
+import { QEMU_SHORTHAND, qtestTarget } from "./qtest/target.ts";
+import "./hvdaemon/target.ts"; // registers hv-daemon:kvp / hv-daemon:vss
+
+let registered = false;
+
+export function registerRealTargets(): void {
+  if (registered) return;
+  registered = true;
+  registerTargetFactory((spec) => (spec.startsWith("qtest:") ? qtestTarget(spec.slice("qtest:".length)) : undefined));
+  registerDefaultCandidate(async () => ("path" in findQtestQemu() ? `qtest:${QEMU_SHORTHAND}` : undefined));
+}
+
+registerRealTargets();

@@ -1,0 +1,91 @@
+// The Hyper-V conformance checks (specs/hyperv/kvp.check.ts, vss.check.ts) on the REAL Debian
+// daemons: hv-daemon:kvp (/usr/sbin/hv_kvp_daemon) and hv-daemon:vss (/usr/sbin/hv_vss_daemon)
+// behind hvsim's host and hv_utils kernel models. Every check must pass (value for value equal to
+// the model under both kernel profiles), and the profile differences must be reported by name.
+// Where the daemons cannot be bridged (no binaries, compiler or user namespaces) the tests are
+// skipped with the reason in their names.
+import { describe, expect, it } from "vitest";
+import { makeTarget, runConformance } from "../../sim/conform/runner.ts";
+import { defaultTargetNames } from "../../sim/conform/targets.ts";
+import type { Target } from "../../sim/conform/types.ts";
+import { HV_IDENTITY } from "../../sim/conform/hyperv-session.ts";
+import { daemonAvailable, openRealHyperv, hvDaemonTarget } from "../../sim/targets/hvdaemon/target.ts";
+import "../../sim/targets/index.ts";
+import { checks as kvpChecks } from "../hyperv/kvp.check.ts";
+import { checks as vssChecks } from "../hyperv/vss.check.ts";
+
+const avail = daemonAvailable();
+const skip = avail !== true;
+const why = skip ? ` [skipped: ${avail}]` : "";
+
+/** Deviations each check must report (sim/devices/hyperv/profile.ts names). */
+const EXPECTED_DEVIATIONS: Record<string, string[]> = {
+  "kvp/register": [],
+  "kvp/pools": ["kvp-get-value-offset", "kvp-get-value-size"],
+  "kvp/auto": [],
+  "kvp/crash": ["kvp-get-value-offset", "kvp-get-value-size"],
+  "vss/register": [],
+  "vss/freeze-thaw": ["vss-hot-backup-flag"],
+  "vss/freeze-failure": [],
+  "vss/crash": [],
+  "vss/request-overwrite": ["vss-request-overwrite"],
+  "kvp/utf16-units": ["kvp-utf16-length-units"],
+};
+
+describe("Hyper-V conformance on the real daemons", () => {
+  it(`hv-daemon targets are known and listed by default when usable${why}`, async () => {
+    expect(makeTarget("hv-daemon:kvp", 1)?.capabilities.has("kvp-daemon")).toBe(true);
+    expect(makeTarget("hv-daemon:vss", 1)?.capabilities.has("vss-daemon")).toBe(true);
+    const names = await defaultTargetNames();
+    expect(names.includes("hv-daemon:kvp")).toBe(!skip);
+    expect(names.includes("hv-daemon:vss")).toBe(!skip);
+    const reason = await hvDaemonTarget("kvp").available();
+    if (reason !== true) expect(reason.length).toBeGreaterThan(0);
+  });
+
+  for (const [service, checks] of [
+    ["kvp", kvpChecks],
+    ["vss", vssChecks],
+  ] as const) {
+    for (const c of checks) {
+      it.skipIf(skip)(`hv-daemon:${service} ${c.id}: ${c.title}${why}`, async () => {
+        const report = await runConformance([makeTarget(`hv-daemon:${service}`, 1)!], [c], { seed: 1 });
+        const t = report.targets[0]!;
+        expect(t.unavailable).toBeUndefined();
+        const o = t.results[0]!.outcome;
+        expect(o.status === "failed" ? o.detail : o.status).toBe("passed");
+        expect(o.status === "passed" ? o.deviations : undefined).toEqual(EXPECTED_DEVIATIONS[c.id]);
+      });
+    }
+  }
+
+  it.skipIf(skip)(`the real session is the real daemon: pid, syslog, pool file on disk${why}`, async () => {
+    const s = await openRealHyperv("kvp", { profile: "spec" });
+    try {
+      await s.registered();
+      expect(s.bridge.pid).toBeGreaterThan(0);
+      // The daemon logs the kernel's registration reply after reading it.
+      await s.bridge.waitFor("syslog", { match: (e) => e.message === "KVP LIC Version: 3.1", what: "the LIC version line" });
+      const a = await s.kvp({ op: "set", pool: 3, key: "on-disk", value: "yes" });
+      expect(a.status).toBe(0);
+      expect(s.bridge.readPool(3)).toEqual([{ key: "on-disk", value: "yes" }]);
+      expect(s.anomalies).toEqual([]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it.skipIf(skip)(`a daemon that differs from the model is reported value for value (other hostname)${why}`, async () => {
+    const real = hvDaemonTarget("kvp", 1);
+    const renamed: Target = {
+      ...real,
+      name: "hv-daemon:kvp(renamed)",
+      openHyperv: (svc, o) => openRealHyperv(svc, { ...o, identity: { ...HV_IDENTITY, fqdn: "other.hvsim.test" } }),
+    };
+    const auto = kvpChecks.find((c) => c.id === "kvp/auto")!;
+    const report = await runConformance([renamed], [auto], { seed: 1 });
+    const o = report.targets[0]!.results[0]!.outcome;
+    expect(o.status).toBe("failed");
+    expect(o.status === "failed" ? o.detail : "").toContain('auto 0: hv-daemon:kvp(renamed) {"status":"0x0","icflags":5,"index":0,"key":"FullyQualifiedDomainName","value":"other.hvsim.test"');
+  });
+});

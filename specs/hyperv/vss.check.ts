@@ -1,0 +1,165 @@
+// Conformance checks for the VSS integration service: hvsim's host and hv_utils kernel with a VSS
+// daemon behind /dev/vmbus/hv_vss (the model, or Debian's hv_vss_daemon on hv-daemon:vss, which
+// runs sandboxed against a fake mount table: its FIFREEZE/FITHAW never reach a filesystem).
+// Golden facts (model) from /work/shared/research/hyperv.md (Linux 6.1.192 include/uapi/linux/
+// hyperv.h, drivers/hv/hv_snapshot.c, hv_utils_transport.c, tools/hv/hv_vss_daemon.c): the daemon
+// registers with one 12-byte write of op REGISTER1 (129) and reads a 4-byte reply holding 129;
+// VSS negotiation picks framework 3.0 / service 5.0; FREEZE/THAW walk the mount table's /dev/
+// sources in order, skipping loop-backed devices, ro mounts and vfat, with "/" last; any FIFREEZE
+// failure thaws everything and answers HV_E_FAIL (0x80004005); GET_DM_INFO is answered by the
+// kernel with flags 0; other ops are answered 0; HOT_BACKUP's VSS_HBU_NO_AUTO_RECOVERY (5) flag is
+// set only if the reply's first byte is 2, which hv_vss_daemon's error overwrites (linux-6.1).
+import { hypervCheck, answer, expectStep } from "./conform.ts";
+import type { HvMount } from "../../sim/conform/hyperv-session.ts";
+
+const S_OK = "0x0";
+const E_FAIL = "0x80004005";
+const FLAGS = 1 | 4;
+const EIO = 5;
+
+const MOUNTS: HvMount[] = [
+  { fsname: "/dev/sda1", dir: "/", type: "ext4", opts: "rw,relatime" },
+  { fsname: "/dev/sdb1", dir: "/data", type: "xfs", opts: "rw" },
+  { fsname: "/dev/sdc1", dir: "/boot/efi", type: "vfat", opts: "rw" }, // vfat: skipped
+  { fsname: "/dev/sdd1", dir: "/archive", type: "ext4", opts: "ro,noatime" }, // read-only: skipped
+  { fsname: "/dev/loop0", dir: "/snap/core", type: "squashfs", opts: "rw", loop: true }, // loop-backed: skipped
+  { fsname: "tmpfs", dir: "/run", type: "tmpfs", opts: "rw" }, // not a /dev/ source: skipped
+  { fsname: "/dev/sde1", dir: "/srv", type: "ext4", opts: "rw" },
+];
+const FROZEN = ["/data", "/srv", "/"]; // table order, "/" last
+
+export const checks = [
+  hypervCheck({
+    id: "vss/register",
+    title: "VSS daemon registration: 12-byte REGISTER1 (129), 4-byte reply 129, READY; negotiation 3.0/5.0",
+    service: "vss",
+    mounts: MOUNTS,
+    async script(s, t) {
+      t.add(
+        "device",
+        s.takeDevice().map((d) => (d.call === "read" ? { call: "read", len: d.len, value: d.len >= 4 ? (d.bytes[0]! | (d.bytes[1]! << 8) | (d.bytes[2]! << 16)) + d.bytes[3]! * 2 ** 24 : -1 } : d)),
+      );
+      t.add("state", s.state());
+      t.add("negotiate", answer(await s.negotiate()));
+    },
+    golden(t) {
+      const out: string[] = [];
+      expectStep(out, t, "device", [
+        { call: "open", ret: 0 },
+        { call: "write", len: 12, op: 129, ret: 12 },
+        { call: "read", len: 4, value: 129 },
+      ]);
+      expectStep(out, t, "state", "READY");
+      expectStep(out, t, "negotiate", { status: S_OK, icflags: FLAGS, fwCount: 1, msgCount: 1, framework: "3.0", service: "5.0", icmsgsize: 16 });
+      return out;
+    },
+  }),
+
+  hypervCheck({
+    id: "vss/freeze-thaw",
+    title: "VSS FREEZE/THAW over a mount table with ro, vfat, loop and non-/dev entries: order with / last; HOT_BACKUP, GET_DM_INFO, CREATE",
+    service: "vss",
+    mounts: MOUNTS,
+    async script(s, t) {
+      t.add("freeze", answer(await s.vss("freeze")));
+      t.add("freeze ioctls", s.takeIoctls());
+      t.add("thaw", answer(await s.vss("thaw")));
+      t.add("thaw ioctls", s.takeIoctls());
+      t.add("hot-backup", answer(await s.vss("hot-backup")), ["vss-hot-backup-flag"]);
+      t.add("get-dm-info", answer(await s.vss("get-dm-info")));
+      t.add("create", answer(await s.vss("create")));
+      t.add("other ioctls", s.takeIoctls());
+      t.add("state", s.state());
+    },
+    golden(t, profile) {
+      const out: string[] = [];
+      expectStep(out, t, "freeze", { status: S_OK, icflags: FLAGS, flags: 0, operation: 5 });
+      expectStep(out, t, "freeze ioctls", FROZEN.map((d) => `FIFREEZE ${d}`));
+      expectStep(out, t, "thaw ioctls", FROZEN.map((d) => `FITHAW ${d}`));
+      // hv_vss_msg.flags of the HOT_BACKUP answer: NO_AUTO_RECOVERY (5) only under spec.
+      expectStep(out, t, "hot-backup", { status: S_OK, icflags: FLAGS, flags: profile === "spec" ? 5 : 0, operation: 2 });
+      expectStep(out, t, "get-dm-info", { status: S_OK, icflags: FLAGS, flags: 0, operation: 3 });
+      const c = t.get("create") as { status?: string } | undefined;
+      if (c?.status !== S_OK) out.push(`create: ${JSON.stringify(c)}`);
+      expectStep(out, t, "other ioctls", []);
+      expectStep(out, t, "state", "READY");
+      return out;
+    },
+  }),
+
+  hypervCheck({
+    id: "vss/freeze-failure",
+    title: "VSS: a FIFREEZE failing with EIO thaws everything and answers HV_E_FAIL; the next FREEZE works",
+    service: "vss",
+    mounts: MOUNTS,
+    async script(s, t) {
+      s.failFreeze("/srv", EIO);
+      t.add("freeze", answer(await s.vss("freeze")));
+      t.add("freeze ioctls", s.takeIoctls());
+      s.failFreeze("/srv", 0);
+      t.add("freeze again", answer(await s.vss("freeze")));
+      t.add("thaw", answer(await s.vss("thaw")));
+      t.add("ioctls", s.takeIoctls());
+    },
+    golden(t) {
+      const out: string[] = [];
+      const st = (l: string) => (t.get(l) as { status?: string } | undefined)?.status;
+      if (st("freeze") !== E_FAIL) out.push(`freeze: status ${st("freeze")}, expected ${E_FAIL}`);
+      expectStep(out, t, "freeze ioctls", ["FIFREEZE /data", "FIFREEZE /srv", ...FROZEN.map((d) => `FITHAW ${d}`)]);
+      if (st("freeze again") !== S_OK || st("thaw") !== S_OK) out.push(`freeze again/thaw: ${st("freeze again")}/${st("thaw")}`);
+      expectStep(out, t, "ioctls", [...FROZEN.map((d) => `FIFREEZE ${d}`), ...FROZEN.map((d) => `FITHAW ${d}`)]);
+      return out;
+    },
+  }),
+
+  hypervCheck({
+    id: "vss/request-overwrite",
+    title: "VSS: two requests in the guest's ring at once (GET_DM_INFO, CREATE): does the first get an answer?",
+    service: "vss",
+    mounts: MOUNTS,
+    async script(s, t) {
+      const [a, b] = await s.vssBurst(["get-dm-info", "create"]);
+      t.add("burst", [a ? answer(a) : "never answered", b ? answer(b) : "never answered"], ["vss-request-overwrite"]);
+      t.add("state", s.state());
+    },
+    golden(t, profile) {
+      const out: string[] = [];
+      // linux-6.1: the second packet is read into the receive buffer before the first request's
+      // work item runs, so the first transaction is never answered (hv_snapshot.c).
+      const b = t.get("burst") as unknown[];
+      const first = b[0] as { status?: string } | string;
+      const second = b[1] as { status?: string } | string;
+      if (profile === "linux-6.1" && first !== "never answered") out.push(`burst: first answered ${JSON.stringify(first)} under linux-6.1`);
+      if (profile === "spec" && (first as { status?: string }).status !== S_OK) out.push(`burst: first ${JSON.stringify(first)} under spec`);
+      if ((second as { status?: string }).status !== S_OK) out.push(`burst: second ${JSON.stringify(second)}`);
+      expectStep(out, t, "state", "READY");
+      return out;
+    },
+  }),
+
+  hypervCheck({
+    id: "vss/crash",
+    title: "VSS daemon killed during FREEZE: the host gets HV_E_FAIL, the daemon re-registers, FREEZE/THAW work again",
+    service: "vss",
+    mounts: MOUNTS,
+    async script(s, t) {
+      t.add("crash", answer(await s.crashDuring({ vss: "freeze" })));
+      t.add("state after crash", s.state());
+      await s.restart();
+      t.add("state after restart", s.state());
+      t.add("freeze", answer(await s.vss("freeze")));
+      t.add("thaw", answer(await s.vss("thaw")));
+      t.add("ioctls", s.takeIoctls());
+    },
+    golden(t) {
+      const out: string[] = [];
+      const st = (l: string) => (t.get(l) as { status?: string } | undefined)?.status;
+      if (st("crash") !== E_FAIL) out.push(`crash: status ${st("crash")}, expected ${E_FAIL}`);
+      expectStep(out, t, "state after crash", "DEVICE_INIT");
+      expectStep(out, t, "state after restart", "READY");
+      if (st("freeze") !== S_OK || st("thaw") !== S_OK) out.push(`freeze/thaw after restart: ${st("freeze")}/${st("thaw")}`);
+      expectStep(out, t, "ioctls", [...FROZEN.map((d) => `FIFREEZE ${d}`), ...FROZEN.map((d) => `FITHAW ${d}`)]);
+      return out;
+    },
+  }),
+];
