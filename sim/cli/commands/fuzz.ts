@@ -116,14 +116,34 @@ function saveFinding(dir: string, f: Finding): string {
   return join(d, `${id}.bin`);
 }
 
-function replay(file: string, opts: FuzzOpts, targetArg: string | undefined): void {
+async function replayDaemon(name: string, input: Uint8Array, opts: FuzzOpts): Promise<void> {
+  const service = name.slice("hv-daemon:".length);
+  if (service !== "kvp" && service !== "vss") throw new UsageError(`unknown daemon target '${name}' (hv-daemon:kvp, hv-daemon:vss)`);
+  const { daemonAvailable } = await import("../../targets/hvdaemon/target.ts");
+  const avail = daemonAvailable();
+  if (avail !== true) throw new Failure(`${name}: the real daemon cannot be bridged here: ${avail}`, 2);
+  const { DaemonFuzzer } = await import("../../targets/hvdaemon/fuzz.ts");
+  const f = new DaemonFuzzer(service, int(opts.timeout, "--timeout", 1)!);
+  try {
+    const v = await f.execute(input);
+    if (v) {
+      process.stdout.write(`${name}: ${input.length}-byte input still fails: ${v.kind}: ${v.message}\n`);
+      process.exitCode = 1;
+    } else process.stdout.write(`${name}: ${input.length}-byte input is handled (no finding)\n`);
+  } finally {
+    await f.close();
+  }
+}
+
+async function replay(file: string, opts: FuzzOpts, targetArg: string | undefined): Promise<void> {
   if (!existsSync(file)) throw new Failure(`no such file: ${file}`);
   const metaFile = file.replace(/(\.orig)?\.bin$/, ".json");
   const meta = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, "utf8")) as { target: string; seed: number; run: number; originalSha1?: string }) : undefined;
   const name = targetArg ?? meta?.target;
   if (!name) throw new UsageError(`--replay: name the target (no ${basename(metaFile)} beside the input)`);
-  const target = makeTarget(name, opts);
   const input = new Uint8Array(readFileSync(file));
+  if (name.startsWith("hv-daemon:")) return replayDaemon(name, input, opts);
+  const target = makeTarget(name, opts);
   if (meta && meta.originalSha1) {
     const regenerated = inputFor(target, meta.seed, meta.run).bytes;
     const same = sha(regenerated) === meta.originalSha1;
@@ -173,7 +193,7 @@ Examples:
         process.stdout.write("exec:<command>           an external program, input on stdin or as a file via @@\n");
         return;
       }
-      if (opts.replay) return replay(opts.replay, opts, targetArg);
+      if (opts.replay) return await replay(opts.replay, opts, targetArg);
       if (!targetArg) throw new UsageError("name a target (see 'hvsim fuzz --list')");
       const seed = int(opts.seed, "--seed")!;
       const shard = parseShard(opts.shard);
