@@ -7,14 +7,11 @@ import { QtestServer } from "../qtest/server.ts";
 import type { Capability, QtestSession, Target } from "./types.ts";
 import { ModelHypervSession } from "./hyperv-session.ts";
 
-export function openModelQtest(machine: string, seed = 0): QtestSession & { readonly bench: Bench } {
-  const spec = MACHINES[machine];
-  if (!spec) throw new Error(`no machine ${machine} (known: ${Object.keys(MACHINES).join(", ")})`);
-  const bench = new Bench(spec, defaultKinds(), { seed });
+/** A qtest session served in process from `bench` (replies exactly as hvsim's qtest server sends them). */
+export function benchQtestSession(bench: Bench): QtestSession {
   const server = new QtestServer(bench);
   let irq: string[] = [];
   return {
-    bench,
     async command(line: string) {
       const out = server.handle(line);
       const reply = out.pop()!;
@@ -30,6 +27,13 @@ export function openModelQtest(machine: string, seed = 0): QtestSession & { read
       server.close();
     },
   };
+}
+
+export function openModelQtest(machine: string, seed = 0): QtestSession & { readonly bench: Bench } {
+  const spec = MACHINES[machine];
+  if (!spec) throw new Error(`no machine ${machine} (known: ${Object.keys(MACHINES).join(", ")})`);
+  const bench = new Bench(spec, defaultKinds(), { seed });
+  return { bench, ...benchQtestSession(bench) };
 }
 
 export function modelTarget(seed = 0): Target {

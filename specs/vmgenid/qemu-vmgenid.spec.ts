@@ -17,7 +17,7 @@ import { resolveProgram } from "../../sim/targets/qtest/target.ts";
 import { Bench, type MachineSpec } from "../../sim/machine/bench.ts";
 import { MACHINES } from "../../sim/machine/machines.ts";
 import { defaultKinds } from "../../sim/devices/index.ts";
-import { QtestServer } from "../../sim/qtest/server.ts";
+import { benchQtestSession } from "../../sim/conform/model-target.ts";
 import { restoreSnapshot, saveSnapshot } from "../../sim/snapshot/index.ts";
 import type { QtestSession } from "../../sim/conform/types.ts";
 import { writeVmgenidAddr } from "./fwcfg-dma.ts";
@@ -62,26 +62,7 @@ function clientSession(c: QtestClient): QtestSession {
   };
 }
 
-function serverSession(bench: Bench): QtestSession {
-  const server = new QtestServer(bench);
-  let irq: string[] = [];
-  return {
-    async command(line) {
-      const out = server.handle(line);
-      const reply = out.pop()!;
-      irq.push(...out);
-      return reply;
-    },
-    takeIrqLines() {
-      const t = irq;
-      irq = [];
-      return t;
-    },
-    async close() {
-      server.close();
-    },
-  };
-}
+const serverSession = benchQtestSession;
 
 function q35With(guid: string): MachineSpec {
   const q35 = MACHINES.q35!;
