@@ -30,7 +30,8 @@ import {
 import { K, KVP_MSG_SIZE, rd32, rdI32, wr32 } from "./frames.ts";
 import { cstr, utf8Bytes } from "./utf.ts";
 import { ENTRIES_PER_BLOCK, POOL_KEY_SIZE, POOL_RECORD_SIZE, encodePoolFile, poolEntries, type PoolEntry } from "./pool.ts";
-import { HVT_CALL, HVT_RESULT, type HvtCall, type HvtResult, type Service } from "./endpoint.ts";
+import { HVT_RESULT, type HvtResult } from "./endpoint.ts";
+import { DaemonProcess, type DaemonPhase, type Directive } from "./daemon-process.ts";
 
 /** The AUTO pool's index -> key list (hv_kvp_daemon's enum key_type order). */
 export const AUTO_KEYS = [
@@ -81,9 +82,9 @@ export interface Adapter {
  * - crash-before: the process dies on reading the request (nothing applied);
  * - crash-after: the process dies after applying it, before answering.
  */
-export type Directive = { do: "answer" } | { do: "delay"; ns: number } | { do: "crash-before" } | { do: "crash-after" };
+export type { Directive } from "./daemon-process.ts";
 
-export type KvpDaemonPhase = "stopped" | "opening" | "registering" | "polling" | "reading" | "working" | "writing" | "closing" | "exited";
+export type KvpDaemonPhase = DaemonPhase;
 
 export interface PoolState {
   [k: string]: any;
@@ -139,21 +140,17 @@ export interface KvpDaemonConfig {
   script?: Directive[];
 }
 
-export class KvpDaemonModel implements Device<KvpDaemonState> {
+export class KvpDaemonModel extends DaemonProcess<KvpDaemonState> implements Device<KvpDaemonState> {
   readonly kind = KvpDaemonKind;
   state: KvpDaemonState;
-  private readonly kernel: string;
-  private readonly toKernelNs: number;
   private readonly opNs: number;
   private readonly regOp: number;
   private readonly auto: Record<Exclude<AutoKey, "IntegrationServicesVersion">, string>;
   private readonly adapters: Adapter[];
   private readonly setIpStatus: number;
-  private readonly service: Service = "kvp";
 
-  constructor(readonly id: string, private readonly bench: Bench, cfg: KvpDaemonConfig) {
-    this.kernel = cfg.kernel ?? "hv-utils";
-    this.toKernelNs = cfg.toKernelNs ?? 1_000;
+  constructor(id: string, bench: Bench, cfg: KvpDaemonConfig) {
+    super(id, bench, "kvp", cfg.kernel ?? "hv-utils", cfg.toKernelNs ?? 1_000);
     this.opNs = cfg.opNs ?? 20_000;
     this.regOp = cfg.register === "REGISTER" ? KVP_OP_REGISTER : KVP_OP_REGISTER1;
     this.auto = { ...DEFAULT_AUTO, ...(cfg.auto ?? {}) };
@@ -181,18 +178,6 @@ export class KvpDaemonModel implements Device<KvpDaemonState> {
     if (cfg.autostart ?? true) bench.clock.schedule(0, id, "start", null);
   }
 
-  private trace(what: string, ...f: (string | number | null)[]): void {
-    this.bench.clock.trace.record(this.bench.now, "hyperv", this.id, what, ...f);
-  }
-
-  private call(c: Omit<HvtCall, "service" | "from" | "tag">): void {
-    this.bench.clock.schedule(this.toKernelNs, this.kernel, HVT_CALL, { ...c, service: this.service, from: this.id, tag: this.state.gen });
-  }
-
-  get running(): boolean {
-    return this.state.phase !== "stopped" && this.state.phase !== "exited";
-  }
-
   /** Starts the daemon process (a new process: fresh memory, handshake again). */
   start(): void {
     if (this.running) return;
@@ -209,43 +194,12 @@ export class KvpDaemonModel implements Device<KvpDaemonState> {
     this.openDevice();
   }
 
-  /** Kills the process: its descriptor is closed by the kernel (exit), nothing else is done. */
-  crash(): void {
-    if (!this.running) return;
-    const s = this.state;
-    s.stats.crashes++;
-    if (s.answerSeq !== null) this.bench.clock.cancel(s.answerSeq);
-    s.answerSeq = null;
-    this.trace("daemon-crash", "kvp", s.phase);
-    // The kernel sees the release of the file (if it was open at all).
-    this.call({ call: "close" });
-    s.gen++;
-    s.phase = "exited";
-    s.exitStatus = 137;
-  }
-
-  /** Appends directives for the next requests. */
-  queue(...d: Directive[]): void {
-    this.state.script.push(...d);
-  }
-
-  private openDevice(): void {
-    this.state.phase = "opening";
-    this.call({ call: "open" });
-  }
-
   private reopen(): void {
     this.state.stats.reopens++;
     this.state.inHandshake = true;
     this.state.phase = "closing";
     this.state.afterClose = "reopen";
     this.call({ call: "close" });
-  }
-
-  private exit(status: number): void {
-    this.state.phase = "exited";
-    this.state.exitStatus = status;
-    this.trace("daemon-exit", "kvp", status);
   }
 
   private onResult(r: HvtResult): void {
@@ -291,11 +245,6 @@ export class KvpDaemonModel implements Device<KvpDaemonState> {
       default:
         return;
     }
-  }
-
-  private pollDevice(): void {
-    this.state.phase = "polling";
-    this.call({ call: "poll" });
   }
 
   private handle(bytes: Uint8Array): void {

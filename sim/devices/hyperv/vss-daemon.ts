@@ -10,8 +10,8 @@ import type { Device, DeviceKind } from "../../machine/device.ts";
 import type { ClockEvent } from "../../clock/clock.ts";
 import { HV_E_FAIL, VSS_OP_FREEZE, VSS_OP_HOT_BACKUP, VSS_OP_REGISTER, VSS_OP_REGISTER1, VSS_OP_THAW } from "../../wire/hyperv-constants.ts";
 import { V, VSS_MSG_SIZE, rd32, wr32 } from "./frames.ts";
-import { HVT_CALL, HVT_RESULT, EBUSY, EINVAL, type HvtCall, type HvtResult } from "./endpoint.ts";
-import type { Directive } from "./kvp-daemon.ts";
+import { HVT_RESULT, EBUSY, EINVAL, type HvtResult } from "./endpoint.ts";
+import { DaemonProcess, type DaemonPhase, type Directive } from "./daemon-process.ts";
 
 export interface Mount {
   [k: string]: any;
@@ -32,7 +32,7 @@ export interface Mount {
 /** Injected errno per mount point and operation ("open" fails the open(dir)). */
 export type MountFailures = Record<string, { freeze?: number; thaw?: number; open?: number }>;
 
-export type VssDaemonPhase = "stopped" | "opening" | "registering" | "polling" | "reading" | "working" | "writing" | "closing" | "exited";
+export type VssDaemonPhase = DaemonPhase;
 
 export interface VssDaemonState {
   [k: string]: any;
@@ -72,17 +72,14 @@ export const DEFAULT_MOUNTS: Mount[] = [
   { fsname: "proc", dir: "/proc", type: "proc", opts: ["rw"] },
 ];
 
-export class VssDaemonModel implements Device<VssDaemonState> {
+export class VssDaemonModel extends DaemonProcess<VssDaemonState> implements Device<VssDaemonState> {
   readonly kind = VssDaemonKind;
   state: VssDaemonState;
-  private readonly kernel: string;
-  private readonly toKernelNs: number;
   private readonly opNs: number;
   private readonly regOp: number;
 
-  constructor(readonly id: string, private readonly bench: Bench, cfg: VssDaemonConfig) {
-    this.kernel = cfg.kernel ?? "hv-utils";
-    this.toKernelNs = cfg.toKernelNs ?? 1_000;
+  constructor(id: string, bench: Bench, cfg: VssDaemonConfig) {
+    super(id, bench, "vss", cfg.kernel ?? "hv-utils", cfg.toKernelNs ?? 1_000);
     this.opNs = cfg.opNs ?? 50_000;
     this.regOp = cfg.register === "REGISTER" ? VSS_OP_REGISTER : VSS_OP_REGISTER1;
     this.state = {
@@ -107,18 +104,6 @@ export class VssDaemonModel implements Device<VssDaemonState> {
     if (cfg.autostart ?? true) bench.clock.schedule(0, id, "start", null);
   }
 
-  private trace(what: string, ...f: (string | number | null)[]): void {
-    this.bench.clock.trace.record(this.bench.now, "hyperv", this.id, what, ...f);
-  }
-
-  private call(c: Omit<HvtCall, "service" | "from" | "tag">): void {
-    this.bench.clock.schedule(this.toKernelNs, this.kernel, HVT_CALL, { ...c, service: "vss", from: this.id, tag: this.state.gen });
-  }
-
-  get running(): boolean {
-    return this.state.phase !== "stopped" && this.state.phase !== "exited";
-  }
-
   start(): void {
     if (this.running) return;
     const s = this.state;
@@ -130,31 +115,9 @@ export class VssDaemonModel implements Device<VssDaemonState> {
     this.openDevice();
   }
 
-  crash(): void {
-    if (!this.running) return;
-    const s = this.state;
-    s.stats.crashes++;
-    if (s.answerSeq !== null) this.bench.clock.cancel(s.answerSeq);
-    s.answerSeq = null;
-    this.trace("daemon-crash", "vss", s.phase);
-    this.call({ call: "close" });
-    s.gen++;
-    s.phase = "exited";
-    s.exitStatus = 137;
-  }
-
-  queue(...d: Directive[]): void {
-    this.state.script.push(...d);
-  }
-
   /** Sets an injected failure for a mount point (errno; 0 or undefined clears it). */
   failAt(dir: string, f: { freeze?: number; thaw?: number; open?: number }): void {
     this.state.failures[dir] = { ...f };
-  }
-
-  private openDevice(): void {
-    this.state.phase = "opening";
-    this.call({ call: "open" });
   }
 
   private reopen(): void {
@@ -163,17 +126,6 @@ export class VssDaemonModel implements Device<VssDaemonState> {
     s.phase = "closing";
     s.afterClose = "reopen";
     this.call({ call: "close" });
-  }
-
-  private exit(status: number): void {
-    this.state.phase = "exited";
-    this.state.exitStatus = status;
-    this.trace("daemon-exit", "vss", status);
-  }
-
-  private pollDevice(): void {
-    this.state.phase = "polling";
-    this.call({ call: "poll" });
   }
 
   private onResult(r: HvtResult): void {
