@@ -232,19 +232,3 @@ export function flatten(t: StructType | UnionType, base = 0, prefix = ""): FlatF
   }
   return out;
 }
-
-/** The C spelling of a member type, e.g. `__u16[128]`, `struct ic_version[]`. */
-export function cTypeName(t: WireType): string {
-  switch (t.kind) {
-    case "prim":
-      return t.name === "char" ? "char" : t.name === "i32" ? "int" : `__${t.name}`;
-    case "array":
-      return `${cTypeName(t.elem)}[${t.length}]`;
-    case "flex":
-      return `${cTypeName(t.elem)}[]`;
-    case "struct":
-      return `struct ${t.name}`;
-    case "union":
-      return `union ${t.name}`;
-  }
-}

@@ -6,7 +6,6 @@
 // directives injects crashes and slow answers for tests.
 import type { Bench } from "../../machine/bench.ts";
 import type { Device, DeviceKind } from "../../machine/device.ts";
-import type { ClockEvent } from "../../clock/clock.ts";
 import {
   HV_E_FAIL,
   HV_GUID_NOTFOUND,
@@ -194,7 +193,7 @@ export class KvpDaemonModel extends DaemonProcess<KvpDaemonState> implements Dev
     this.openDevice();
   }
 
-  private reopen(): void {
+  protected override reopen(): void {
     this.state.stats.reopens++;
     this.state.inHandshake = true;
     this.state.phase = "closing";
@@ -233,15 +232,9 @@ export class KvpDaemonModel extends DaemonProcess<KvpDaemonState> implements Dev
         if (r.ret !== KVP_MSG_SIZE || !r.bytes) return this.reopen();
         return this.handle(r.bytes);
       case "writing":
-        if (r.ret !== KVP_MSG_SIZE) {
-          this.trace("daemon-write-failed", "kvp", r.ret);
-          return this.reopen();
-        }
-        s.stats.answers++;
-        return this.pollDevice();
+        return this.written(r.ret, KVP_MSG_SIZE);
       case "closing":
-        if (s.afterClose === "reopen") return this.openDevice();
-        return this.exit(1);
+        return this.closed();
       default:
         return;
     }
@@ -260,21 +253,10 @@ export class KvpDaemonModel extends DaemonProcess<KvpDaemonState> implements Dev
       this.trace("daemon-registered", "kvp", s.licVersion);
       return this.pollDevice();
     }
-    s.stats.requests++;
-    const d = s.script.shift() ?? { do: "answer" };
-    if (d.do === "crash-before") return this.crash();
+    const d = this.beginRequest();
+    if (!d) return;
     this.process(op, pool);
-    if (d.do === "crash-after") return this.crash();
-    s.phase = "working";
-    s.answerSeq = this.bench.clock.schedule(d.do === "delay" ? d.ns : this.opNs, this.id, "answer", { gen: s.gen });
-  }
-
-  private onAnswerDue(ev: ClockEvent): void {
-    const s = this.state;
-    s.answerSeq = null;
-    if ((ev.payload as { gen: number }).gen !== s.gen || s.phase !== "working") return;
-    s.phase = "writing";
-    this.call({ call: "write", bytes: s.buf.slice() });
+    this.work(d, this.opNs);
   }
 
   // ---------------- request handling ----------------

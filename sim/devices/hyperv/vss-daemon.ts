@@ -7,7 +7,6 @@
 // mount point.
 import type { Bench } from "../../machine/bench.ts";
 import type { Device, DeviceKind } from "../../machine/device.ts";
-import type { ClockEvent } from "../../clock/clock.ts";
 import { HV_E_FAIL, VSS_OP_FREEZE, VSS_OP_HOT_BACKUP, VSS_OP_REGISTER, VSS_OP_REGISTER1, VSS_OP_THAW } from "../../wire/hyperv-constants.ts";
 import { V, VSS_MSG_SIZE, rd32, wr32 } from "./frames.ts";
 import { HVT_RESULT, EBUSY, EINVAL, type HvtResult } from "./endpoint.ts";
@@ -120,7 +119,7 @@ export class VssDaemonModel extends DaemonProcess<VssDaemonState> implements Dev
     this.state.failures[dir] = { ...f };
   }
 
-  private reopen(): void {
+  protected override reopen(): void {
     const s = this.state;
     s.stats.reopens++;
     s.phase = "closing";
@@ -168,15 +167,9 @@ export class VssDaemonModel extends DaemonProcess<VssDaemonState> implements Dev
         return this.handle(r.bytes);
       }
       case "writing":
-        if (r.ret !== VSS_MSG_SIZE) {
-          this.trace("daemon-write-failed", "vss", r.ret);
-          return this.reopen();
-        }
-        s.stats.answers++;
-        return this.pollDevice();
+        return this.written(r.ret, VSS_MSG_SIZE);
       case "closing":
-        if (s.afterClose === "reopen") return this.openDevice();
-        return this.exit(1);
+        return this.closed();
       default:
         return;
     }
@@ -186,9 +179,8 @@ export class VssDaemonModel extends DaemonProcess<VssDaemonState> implements Dev
     const s = this.state;
     s.buf = bytes.slice(0, VSS_MSG_SIZE);
     const op = s.buf[V.op]!;
-    s.stats.requests++;
-    const d = s.script.shift() ?? { do: "answer" };
-    if (d.do === "crash-before") return this.crash();
+    const d = this.beginRequest();
+    if (!d) return;
     let error = 0;
     if (op === VSS_OP_FREEZE || op === VSS_OP_THAW) {
       if (this.operate(op)) error = HV_E_FAIL;
@@ -197,17 +189,7 @@ export class VssDaemonModel extends DaemonProcess<VssDaemonState> implements Dev
       this.trace("daemon-illegal-op", "vss", op);
     }
     wr32(s.buf, V.error, error);
-    if (d.do === "crash-after") return this.crash();
-    s.phase = "working";
-    s.answerSeq = this.bench.clock.schedule(d.do === "delay" ? d.ns : this.opNs, this.id, "answer", { gen: s.gen });
-  }
-
-  private onAnswerDue(ev: ClockEvent): void {
-    const s = this.state;
-    s.answerSeq = null;
-    if ((ev.payload as { gen: number }).gen !== s.gen || s.phase !== "working") return;
-    s.phase = "writing";
-    this.call({ call: "write", bytes: s.buf.slice() });
+    this.work(d, this.opNs);
   }
 
   // ---- vss_operate / vss_do_freeze ----

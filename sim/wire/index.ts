@@ -1,2 +1,0 @@
-export * from "./types.ts";
-export * from "./codec.ts";
