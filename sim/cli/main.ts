@@ -1,7 +1,9 @@
 // `hvsim`: the command-line entry. Each command lives in sim/cli/commands/<name>.ts and exports
 // register(program); main() parses, runs and maps errors to exit codes (0 ok, 1 failure, 2 usage).
 import { Command, CommanderError } from "commander";
+import { writeSync } from "node:fs";
 import { UsageError, Failure } from "./errors.ts";
+import { describeErrno } from "./output.ts";
 import { register as registerLayout } from "./commands/layout.ts";
 import { register as registerDecode } from "./commands/decode.ts";
 import { register as registerRun } from "./commands/run.ts";
@@ -48,6 +50,38 @@ Run 'hvsim <command> --help' for a command's options and an example.`,
   return program;
 }
 
+const status = () => (typeof process.exitCode === "number" ? process.exitCode : 0);
+
+/**
+ * What happens when standard output or standard error cannot be written: a reader that went away
+ * (EPIPE, e.g. `hvsim layout | head -1`) ends hvsim quietly with the status decided so far (0
+ * unless a failure was already recorded); any other error (ENOSPC on /dev/full, EIO) prints one
+ * line on stderr and exits 1.
+ */
+export function stdioFailed(stream: "standard output" | "standard error", e: unknown): never {
+  if ((e as NodeJS.ErrnoException).code === "EPIPE") process.exit(status());
+  if (stream === "standard output") {
+    try {
+      writeSync(2, `hvsim: cannot write to standard output: ${describeErrno(e)}\n`);
+    } catch {
+      // stderr is gone too: the exit status is all that is left
+    }
+  }
+  process.exit(1);
+}
+
+/** Installs the stdout/stderr error handlers (bin.mjs calls this before main). */
+export function installStdioGuards(): void {
+  process.stdout.on("error", (e) => stdioFailed("standard output", e));
+  process.stderr.on("error", (e) => stdioFailed("standard error", e));
+}
+
+/** A write to fd 1 or 2 that threw synchronously (stdout on a full disk is a synchronous stream). */
+function isStdioWriteError(e: unknown): boolean {
+  const x = e as NodeJS.ErrnoException;
+  return !(e instanceof Failure) && !(e instanceof UsageError) && x?.syscall === "write" && typeof x.code === "string" && !x.path;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const out = (s: string) => void process.stdout.write(s);
   const err = (s: string) => void process.stderr.write(s);
@@ -61,13 +95,14 @@ export async function main(argv: string[]): Promise<number> {
       return 2; // commander already printed the one-line message
     }
     if (e instanceof UsageError) {
-      err(`hvsim: ${e.message}\n(run with --help for usage)\n`);
+      err(`hvsim: ${e.message}\n${e.showHint ? "(run with --help for usage)\n" : ""}`);
       return 2;
     }
     if (e instanceof Failure) {
       err(`hvsim: ${e.message}\n`);
       return e.exitCode;
     }
+    if (isStdioWriteError(e)) stdioFailed("standard output", e);
     if (process.env.HVSIM_DEBUG) err(`${(e as Error).stack ?? String(e)}\n`);
     else err(`hvsim: internal error: ${(e as Error).message ?? String(e)} (set HVSIM_DEBUG=1 for a stack trace)\n`);
     return 1;

@@ -1,5 +1,5 @@
 // `hvsim report`: one self-contained HTML page under reports/.
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import type { Command } from "commander";
 import { renderReport, type FuzzFinding, type ReportData } from "../../report/html.ts";
@@ -9,6 +9,7 @@ import { runScenarioFile } from "../../scenario/index.ts";
 import { loadScenarioFile } from "../../scenario/loader.ts";
 import type { TraceRecord } from "../../clock/trace.ts";
 import { Failure } from "../errors.ts";
+import { checkOutputFile, writeOutput } from "../output.ts";
 
 const R = (p: string) => join(REPO_ROOT, p);
 
@@ -42,7 +43,7 @@ export function register(program: Command): void {
   program
     .command("report")
     .description("Write one self-contained HTML report: conformance matrix, a scenario timeline, benchmark ratios against the baseline, fuzz findings.")
-    .option("--out <file>", "where to write it", R("reports/report.html"))
+    .option("--out <file>", "where to write it ('-': standard output)", join("reports", "report.html"))
     .option("--scenario <file>", "scenario to run and plot", R("specs/scenarios/report-timeline.yaml"))
     .option("--conform <file>", "conformance JSON report (default: reports/conform.json, else a fresh run on the model)")
     .option("--bench <file>", "benchmark JSON (default: reports/bench.json when present)")
@@ -58,8 +59,9 @@ Examples:
   $ npx hvsim conform && npx hvsim bench --json reports/bench.json && npx hvsim report --fuzz fuzz-out`,
     )
     .action(async (opts: { out: string; scenario: string; conform?: string; bench?: string; baseline?: string; fuzz?: string }) => {
+      const out = checkOutputFile(opts.out, "--out");
       let conform: ConformReport;
-      const conformFile = opts.conform ?? (existsSync(R("reports/conform.json")) ? R("reports/conform.json") : undefined);
+      const conformFile = opts.conform ?? (existsSync(join("reports", "conform.json")) ? join("reports", "conform.json") : undefined);
       if (conformFile) conform = readJson<ConformReport>(conformFile, "conformance report");
       else conform = await runConformance([modelTarget(1)], await loadChecks(), { seed: 1 });
 
@@ -75,7 +77,7 @@ Examples:
         traceHash: run.traceHash,
         status: run.status === "ok" ? "all steps passed" : `failed at step ${run.failure.step}: ${run.failure.message}`,
       };
-      const benchFile = opts.bench ?? (existsSync(R("reports/bench.json")) ? R("reports/bench.json") : undefined);
+      const benchFile = opts.bench ?? (existsSync(join("reports", "bench.json")) ? join("reports", "bench.json") : undefined);
       const baseFile = opts.baseline ?? (existsSync(R("reports/baseline-bench.json")) ? R("reports/baseline-bench.json") : undefined);
       const data: ReportData = {
         title: "hvsim report",
@@ -86,8 +88,7 @@ Examples:
         ...(baseFile ? { baseline: readJson(baseFile, "benchmark baseline") } : {}),
         ...(opts.fuzz ? { fuzz: { source: opts.fuzz, findings: existsSync(opts.fuzz) ? fuzzFindings(opts.fuzz) : [] } } : {}),
       };
-      mkdirSync(dirname(opts.out), { recursive: true });
-      writeFileSync(opts.out, renderReport(data));
-      process.stdout.write(`wrote ${opts.out}\n`);
+      writeOutput(out, renderReport(data));
+      if (out.kind !== "stdout") process.stdout.write(`wrote ${opts.out}\n`);
     });
 }
