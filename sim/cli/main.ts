@@ -39,9 +39,9 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
     "after",
     `
 Examples:
-  $ npx hvsim conform                 run every conformance suite on the embedded model
-  $ npx hvsim layout hv_kvp_msg        show a wire struct's size, alignment and member offsets
-  $ npx hvsim decode hv_vss_msg msg.bin
+  $ npx hvsim conform                 # every suite on the model and on the real targets found here
+  $ npx hvsim layout hv_kvp_msg        # a wire struct's size, alignment and member offsets
+  $ npx hvsim decode hv_vss_msg msg.bin  # one message from a file, as JSON
 
 Run 'hvsim <command> --help' for a command's options and an example.`,
   );

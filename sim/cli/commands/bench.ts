@@ -46,13 +46,12 @@ Ratios, not absolute speeds, are compared: a slow machine slows a case and its r
 Goals are reported, never enforced; only --compare turns a regression into exit status 1.
 A word after --compare that is not an existing file and does not end in .json is a suite name,
 never a baseline path: 'bench --compare pmtimer' compares the pmtimer suites with the default
-baseline.
+baseline; 'bench --compare --baseline FILE' or 'bench --compare FILE.json' compare with FILE.
 
 Examples:
   $ npx hvsim bench
   $ npx hvsim bench pmtimer scheduler --json reports/bench.json
   $ npx hvsim bench --compare --max-regression 20
-  $ npx hvsim bench --compare pmtimer
   $ npx hvsim bench --update-baseline`,
     )
     .action(async (suiteArgs: string[], opts: BenchOpts) => {

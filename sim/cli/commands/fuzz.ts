@@ -58,7 +58,7 @@ async function fuzzDaemon(name: string, opts: FuzzOpts, jsonOut: Output | undefi
   let stop = false;
   const onSig = () => (stop = true);
   process.once("SIGINT", onSig);
-  say(jsonOut, `fuzz ${name}: seed ${c.seed}, shard ${c.shard.index}/${c.shard.count}, ${c.time !== undefined ? `${c.time} s` : `${c.runs} inputs`} (real daemon; malformed kernel-to-daemon messages)\n`);
+  say(jsonOut, `fuzz ${name}: seed ${c.seed}, shard ${c.shard.index}/${c.shard.count}, ${c.time !== undefined ? `${c.time} s` : plural(c.runs, "input")} (real daemon; malformed kernel-to-daemon messages)\n`);
   const saved: string[] = [];
   const r = await runDaemonCampaign(service, {
     seed: c.seed,
@@ -248,7 +248,7 @@ names target, seed and run).`,
           writeFileAtomic(join(d, `seed${seed}-run${g.run}.bin`), g.bytes, "--corpus");
         }
       }
-      say(jsonOut, `fuzz ${target.name}: seed ${seed}, shard ${shard.index}/${shard.count}, ${time !== undefined ? `${time} s` : `${runs} inputs`}\n`);
+      say(jsonOut, `fuzz ${target.name}: seed ${seed}, shard ${shard.index}/${shard.count}, ${time !== undefined ? `${time} s` : plural(runs, "input")}\n`);
       try {
         while (!stop && campaign.execs < runs && performance.now() < deadline) {
           const sliceEnd = performance.now() + 50;
