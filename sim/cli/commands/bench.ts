@@ -37,7 +37,7 @@ export function register(program: Command): void {
     .option("--compare [baseline.json]", "compare ratios with the baseline (--baseline, or this .json file); exit 1 past --max-regression")
     .option("--baseline <file>", `the baseline --compare reads and --update-baseline writes (default: the committed ${join("reports", "baseline-bench.json")})`)
     .option("--max-regression <pct>", "allowed drop of a case's ratio below its baseline, in percent", "25")
-    .option("--update-baseline", "rewrite the committed baseline with this run")
+    .option("--update-baseline", "write this run as the baseline (--baseline, default the committed one)")
     .option("--max-time <s>", "seconds of sampling per case", String(DEFAULT_MAX_TIME))
     .addHelpText(
       "after",
