@@ -110,6 +110,14 @@ describe.concurrent("output paths are checked before any work (exit 2, one line)
     const dir = fresh("save-sys");
     expectRefused(await run(FILE_OUTPUTS["save: step"]!("/sys/x.snap", dir)), /save.yaml:5: save: \/sys\/x.snap: cannot create files in \/sys: EACCES/);
   }, 60_000);
+  it("report's inputs are checked before it runs anything; fuzz --replay of a directory", async () => {
+    const o = join(fresh("report-in"), "r.html");
+    expectRefused(await run(["report", "--out", o, "--conform", tmp]), /^hvsim: cannot read conformance report .*: EISDIR \(is a directory\)\n$/);
+    expectRefused(await run(["report", "--out", o, "--bench", join(tmp, "none.json")]), /cannot read benchmark results .*none.json: ENOENT/);
+    expectRefused(await run(["report", "--out", o, "--fuzz", "/etc/hostname"]), /--fuzz \/etc\/hostname: not a directory/);
+    expectRefused(await run(["fuzz", "--replay", tmp, "hv_kvp_msg"]), /--replay .*: not a file/);
+    expect(existsSync(o)).toBe(false);
+  }, 60_000);
   it("run --snapshot-dir must be an existing directory", async () => {
     expectRefused(await run(["run", SCENARIO, "--snapshot-dir", join(tmp, "nope")]), /--snapshot-dir .*nope: no such directory/);
   }, 60_000);

@@ -1,7 +1,7 @@
 // `hvsim fuzz`: structure-aware and byte-level fuzzing of message parsers, in process, against an
 // external program, or (through the device bridge) a real daemon.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Command } from "commander";
 import { Campaign, inputFor, parseShard, type Finding, type FuzzTarget } from "../../fuzz/engine.ts";
@@ -153,8 +153,16 @@ async function replayDaemon(name: string, input: Uint8Array, opts: FuzzOpts): Pr
 
 async function replay(file: string, opts: FuzzOpts, targetArg: string | undefined): Promise<void> {
   if (!existsSync(file)) throw new Failure(`no such file: ${file}`);
+  if (!statSync(file).isFile()) throw new UsageError(`--replay ${file}: not a file`, false);
   const metaFile = file.replace(/(\.orig)?\.bin$/, ".json");
-  const meta = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, "utf8")) as { target: string; seed: number; run: number; originalSha1?: string }) : undefined;
+  let meta: { target: string; seed: number; run: number; originalSha1?: string } | undefined;
+  if (existsSync(metaFile)) {
+    try {
+      meta = JSON.parse(readFileSync(metaFile, "utf8")) as typeof meta;
+    } catch (e) {
+      throw new UsageError(`--replay: ${metaFile} is not a finding's JSON sidecar: ${describeErrno(e)}`, false);
+    }
+  }
   const name = targetArg ?? meta?.target;
   if (!name) throw new UsageError(`--replay: name the target (no ${basename(metaFile)} beside the input)`);
   const input = new Uint8Array(readFileSync(file));
