@@ -236,7 +236,7 @@ describe.concurrent("options mean one thing", () => {
     expect(two.err).toMatch(/--compare a.json and --baseline b.json name two different baselines/);
     expect(two.code).toBe(2);
   }, 60_000);
-  it("fuzz exec: unquoted (exec:CMD @@) is one command; plurals say 1 input, 1 exec, 1 finding", async () => {
+  it("fuzz exec: unquoted (exec:CMD @@) is one command; plurals say 1 input, 1 exec, 1 finding, 1 step", async () => {
     const r = await run(["fuzz", "exec:/bin/cat", "@@", "--runs", "3"]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^fuzz exec:\/bin\/cat @@: seed 1, shard 0\/1, 3 inputs\n3 execs in .* 0 findings\n$/);
@@ -244,6 +244,12 @@ describe.concurrent("options mean one thing", () => {
     expect(one.code).toBe(1);
     expect(one.out).toMatch(/, 1 input\n/);
     expect(one.out).toMatch(/\n1 exec in .*, 1 finding\n$/);
+    const f = join(fresh("one-step"), "one.yaml");
+    writeFileSync(f, "machine: testbox\nseed: 1\nsteps:\n  - step: 10\n");
+    const step = await run(["run", f]);
+    expect(step.code).toBe(0);
+    expect(step.out).toMatch(/, 1 step\n/);
+    expect(step.out).toMatch(/\nok: 1 step passed \(t=10 ns, \d+ trace records?\)\n$/);
     const two = await run(["fuzz", "hv_kvp_msg", "extra"]);
     expect(two.err).toMatch(/one target only/);
     expect(two.code).toBe(2);

@@ -266,7 +266,7 @@ names target, seed and run).`,
               const where = opts.corpus ? saveFinding(opts.corpus, f) : undefined;
               if (where) saved.push(where);
               if (tty) process.stderr.write("\r\x1b[K");
-              say(jsonOut, `finding: ${f.verdict.kind}: ${f.verdict.message} (run ${f.run}, ${f.input.length} -> ${f.minimized.length} bytes)${where ? ` saved ${where}` : ""}\n`);
+              say(jsonOut, `finding: ${f.verdict.kind}: ${f.verdict.message} (run ${f.run}, ${f.input.length} -> ${plural(f.minimized.length, "byte")})${where ? ` saved ${where}` : ""}\n`);
             }
           }
           await new Promise((r) => setImmediate(r));

@@ -3,6 +3,7 @@
 import { mkdirSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import type { Command } from "commander";
+import { plural } from "../text.ts";
 import { Failure, UsageError } from "../errors.ts";
 import { checkExistingDir, checkOutputFile, OutputWriter, type Output } from "../output.ts";
 import { formatIssue, formatRecord, formatFailure, jsonlRecord, loadScenarioFile, runScenario } from "../../scenario/index.ts";
@@ -98,7 +99,7 @@ Example:
         if (o.createParent) mkdirSync(o.createParent, { recursive: true });
       }
       const sink = traceOut ? new LineSink(traceOut) : undefined;
-      if (!opts.quiet) out(`# ${scn.name}: machine ${scn.machine.name}, seed ${seed ?? scn.seed}, ${scn.steps.length} steps\n`);
+      if (!opts.quiet) out(`# ${scn.name}: machine ${scn.machine.name}, seed ${seed ?? scn.seed}, ${plural(scn.steps.length, "step")}\n`);
       let r;
       try {
         r = runScenario(scn, {
@@ -121,6 +122,6 @@ Example:
       }
       out(`trace hash: ${r.traceHash}\n`);
       if (r.status === "failed") throw new Failure(formatFailure(file, r.failure), 1);
-      out(`ok: ${scn.steps.length} steps passed (t=${r.bench.clock.now} ns, ${r.bench.clock.trace.count} trace records)\n`);
+      out(`ok: ${plural(scn.steps.length, "step")} passed (t=${r.bench.clock.now} ns, ${plural(r.bench.clock.trace.count, "trace record")})\n`);
     });
 }
