@@ -4,30 +4,28 @@ import { Command, CommanderError } from "commander";
 import { writeSync } from "node:fs";
 import { UsageError, Failure } from "./errors.ts";
 import { describeErrno } from "./output.ts";
-import { register as registerLayout } from "./commands/layout.ts";
-import { register as registerDecode } from "./commands/decode.ts";
-import { register as registerRun } from "./commands/run.ts";
-import { register as registerSnapshot } from "./commands/snapshot.ts";
-import { register as registerConform } from "./commands/conform.ts";
-import { register as registerFuzz } from "./commands/fuzz.ts";
-import { register as registerReport } from "./commands/report.ts";
-import { register as registerBench } from "./commands/bench.ts";
-import { register as registerQtest } from "./commands/qtest.ts";
 
-const COMMANDS: ((program: Command) => void)[] = [
-  // One line per command, in the order `hvsim --help` lists them.
-  registerConform,
-  registerFuzz,
-  registerLayout,
-  registerDecode,
-  registerRun,
-  registerSnapshot,
-  registerBench,
-  registerReport,
-  registerQtest,
+type CommandModule = { register(program: Command): void };
+
+/**
+ * One line per command, in the order `hvsim --help` lists them. Modules load on demand: `hvsim
+ * layout ...` loads only layout.ts (every command's module pulls in its own part of sim/, and
+ * loading all of them costs most of a second per invocation).
+ */
+const COMMANDS: readonly (readonly [string, () => Promise<CommandModule>])[] = [
+  ["conform", () => import("./commands/conform.ts")],
+  ["fuzz", () => import("./commands/fuzz.ts")],
+  ["layout", () => import("./commands/layout.ts")],
+  ["decode", () => import("./commands/decode.ts")],
+  ["run", () => import("./commands/run.ts")],
+  ["snapshot", () => import("./commands/snapshot.ts")],
+  ["bench", () => import("./commands/bench.ts")],
+  ["report", () => import("./commands/report.ts")],
+  ["qtest", () => import("./commands/qtest.ts")],
 ];
 
-export function buildProgram(out: (s: string) => void, err: (s: string) => void): Command {
+/** The program with every command, or only argv's command when argv names one. */
+export async function buildProgram(out: (s: string) => void, err: (s: string) => void, argv?: readonly string[]): Promise<Command> {
   const program = new Command("hvsim");
   program
     .description("Deterministic, cycle-accurate test bench for virtual-machine devices.")
@@ -45,7 +43,8 @@ Examples:
 
 Run 'hvsim <command> --help' for a command's options and an example.`,
   );
-  for (const reg of COMMANDS) reg(program);
+  const only = COMMANDS.find(([name]) => name === argv?.[0]);
+  for (const [, load] of only ? [only] : COMMANDS) (await load()).register(program);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: out, writeErr: err, outputError: (s, write) => write(s) });
   return program;
 }
@@ -85,7 +84,7 @@ function isStdioWriteError(e: unknown): boolean {
 export async function main(argv: string[]): Promise<number> {
   const out = (s: string) => void process.stdout.write(s);
   const err = (s: string) => void process.stderr.write(s);
-  const program = buildProgram(out, err);
+  const program = await buildProgram(out, err, argv);
   try {
     await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;

@@ -40,9 +40,9 @@ chmodSync(join(binDir, "hvsim"), 0o755);
 const ENV = { ...process.env, PATH: `${binDir}:${process.env.PATH}`, CI: "1", NO_COLOR: "1", HVSIM_DEBUG: "" };
 
 /** Every command's --help text, as the real CLI prints it (same program object bin.mjs builds). */
-function helpTexts(): Map<string, string> {
+async function helpTexts(): Promise<Map<string, string>> {
   let buf = "";
-  const program = buildProgram((s) => void (buf += s), (s) => void (buf += s));
+  const program = await buildProgram((s) => void (buf += s), (s) => void (buf += s));
   const texts = new Map<string, string>();
   const walk = (c: Command, name: string) => {
     buf = "";
@@ -54,7 +54,7 @@ function helpTexts(): Map<string, string> {
   return texts;
 }
 
-const HELP = helpTexts();
+const HELP = await helpTexts();
 const EXAMPLE = /^\s*\$ (.*\bnpx hvsim\b.*)$/;
 const examplesOf = (text: string) => text.split("\n").flatMap((l) => (EXAMPLE.exec(l) ? [EXAMPLE.exec(l)![1]!] : []));
 

@@ -304,10 +304,10 @@ describe("output policy (in process)", () => {
 });
 
 describe("README's Commands section agrees with --help", () => {
-  it("names every command and every long option", () => {
+  it("names every command and every long option", async () => {
     const readme = readFileSync(join(ROOT, "README.md"), "utf8");
     const section = readme.slice(readme.indexOf("## Commands"), readme.indexOf("\n## ", readme.indexOf("## Commands") + 3));
-    const program = buildProgram(() => {}, () => {});
+    const program = await buildProgram(() => {}, () => {});
     const missing: string[] = [];
     const walk = (c: Command, path: string) => {
       for (const sub of c.commands) {
