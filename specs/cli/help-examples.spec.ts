@@ -14,7 +14,7 @@
 //   - `qtest --socket ... &` is started, a client sends one command and disconnects, and the
 //     server must then exit 0.
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -134,18 +134,29 @@ async function socketExample(command: string, cwd: string): Promise<Ran & { repl
   p.stdout.on("data", (d: Buffer) => (out += d.toString()));
   p.stderr.on("data", (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((res) => p.on("exit", (c) => res(c)));
-  for (let i = 0; i < 600 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
-  const reply = await new Promise<string>((res, rej) => {
-    const c = connect(sock);
-    let got = "";
-    c.on("error", rej);
-    c.on("connect", () => c.write("inl 0x608\n"));
-    c.on("data", (d) => {
-      got += d.toString();
-      if (got.includes("\n")) c.end();
+  // The socket file appears at bind(), a moment before listen(): retry a refused connection.
+  const talk = () =>
+    new Promise<string>((res, rej) => {
+      const c = connect(sock);
+      let got = "";
+      c.on("error", rej);
+      c.on("connect", () => c.write("inl 0x608\n"));
+      c.on("data", (d) => {
+        got += d.toString();
+        if (got.includes("\n")) c.end();
+      });
+      c.on("close", () => res(got));
     });
-    c.on("close", () => res(got));
-  });
+  let reply = "";
+  for (let i = 0; ; i++) {
+    try {
+      reply = await talk();
+      break;
+    } catch (e) {
+      if (i > 600 || p.exitCode !== null) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
   return { code: await exited, out, err, reply };
 }
 
