@@ -3,6 +3,10 @@
 
 export class UsageError extends Error {
   override name = "UsageError";
+  /** showHint: whether the "(run with --help for usage)" line follows (not for a bad output path). */
+  constructor(message: string, readonly showHint = true) {
+    super(message);
+  }
 }
 
 export class Failure extends Error {

@@ -5,7 +5,7 @@ export function summaryText(r: ConformReport): string {
   const lines: string[] = [];
   for (const t of r.targets) {
     const c = counts(t);
-    lines.push(`${t.target}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped${c.deviations ? `, ${c.deviations} deviations` : ""}`);
+    lines.push(`${t.target}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped${c.deviations ? `, ${c.deviations} deviation${c.deviations === 1 ? "" : "s"}` : ""}`);
     if (t.unavailable) lines.push(`  (target unavailable: ${t.unavailable})`);
     for (const x of t.results) {
       const o = x.outcome;
@@ -23,6 +23,9 @@ export function summaryText(r: ConformReport): string {
         for (const d of x.outcome.deviations) lines.push(`  deviation ${x.id}: ${d}`);
       }
     }
+  }
+  if (r.targets.some((t) => counts(t).deviations > 0)) {
+    lines.push("(a deviation is a step where the linux-6.1 and spec kernel profiles differ, explained by the named known difference; it is reported, not a failure)");
   }
   return lines.join("\n") + "\n";
 }

@@ -69,7 +69,7 @@ export function scriptCheck(spec: ScriptCheckSpec): Check {
           if (a !== b) problems.push(`step ${i + 1} '${st.cmd}': model IRQ lines [${a}], ${ctx.target.name} [${b}]`);
         });
       } else if (!steps.some((s) => s.golden !== undefined || s.goldenIrq !== undefined)) {
-        return { status: "skipped", detail: "no upstream golden values: this script only compares a real target with the model" };
+        return { status: "skipped", detail: "no upstream golden values: this qtest command sequence is only compared between a real target and the model" };
       }
       if (problems.length) return { status: "failed", detail: problems.slice(0, 10).join("\n") + (problems.length > 10 ? `\n(+${problems.length - 10} more)` : "") };
       return { status: "passed", detail: `${steps.length} commands` };

@@ -110,7 +110,12 @@ export function saveSnapshotFile(bench: Bench, path: string): number {
     closeSync(fd);
     if (!done) rmSync(tmp, { force: true });
   }
-  renameSync(tmp, path);
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true }); // e.g. `path` is a directory: leave no *.partial behind
+    throw err;
+  }
   return e.length;
 }
 

@@ -1,17 +1,28 @@
 // `hvsim bench`: every benchmark suite with its in-run reference, and the regression gate.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { DEFAULT_MAX_TIME, formatSuite, loadSuites, runSuite, toJSON, type RunResult, type SuiteResult } from "../../../bench/harness.ts";
 import { compareWithBaseline } from "../../../bench/gate.ts";
 import { REPO_ROOT } from "../../conform/runner.ts";
 import { Failure, UsageError } from "../errors.ts";
+import { plural } from "../text.ts";
+import { checkOutputFile, oneStdout, writeOutput, type Output } from "../output.ts";
 
 const DEFAULT_BASELINE = join(REPO_ROOT, "reports", "baseline-bench.json");
+
+const isFile = (p: string) => {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+};
 
 interface BenchOpts {
   json?: string;
   compare?: string | boolean;
+  baseline?: string;
   maxRegression: string;
   updateBaseline?: boolean;
   maxTime: string;
@@ -22,16 +33,20 @@ export function register(program: Command): void {
     .command("bench")
     .argument("[suite...]", "only suites whose name or file contains one of these")
     .description("Run the benchmark suites (PM timer hot read, scheduler, wire codecs, snapshot save/restore, KVP round trips, qtest round trips when a QEMU is available): ops/s, ±rme and each case's ratio to its in-run reference.")
-    .option("--json <file>", "also write the results as JSON (machine-readable; the same shape as the baseline)")
-    .option("--compare [baseline]", `compare ratios with a baseline (default ${join("reports", "baseline-bench.json")}); exit 1 past --max-regression`)
+    .option("--json <file>", "also write the results as JSON (machine-readable; the same shape as the baseline; '-': standard output)")
+    .option("--compare [baseline.json]", "compare ratios with the baseline (--baseline, or this .json file); exit 1 past --max-regression")
+    .option("--baseline <file>", `the baseline --compare reads and --update-baseline writes (default: the committed ${join("reports", "baseline-bench.json")})`)
     .option("--max-regression <pct>", "allowed drop of a case's ratio below its baseline, in percent", "25")
-    .option("--update-baseline", "rewrite the committed baseline with this run")
+    .option("--update-baseline", "write this run as the baseline (--baseline, default the committed one)")
     .option("--max-time <s>", "seconds of sampling per case", String(DEFAULT_MAX_TIME))
     .addHelpText(
       "after",
       `
 Ratios, not absolute speeds, are compared: a slow machine slows a case and its reference alike.
 Goals are reported, never enforced; only --compare turns a regression into exit status 1.
+A word after --compare that is not an existing file and does not end in .json is a suite name,
+never a baseline path: 'bench --compare pmtimer' compares the pmtimer suites with the default
+baseline; 'bench --compare --baseline FILE' or 'bench --compare FILE.json' compare with FILE.
 
 Examples:
   $ npx hvsim bench
@@ -39,12 +54,29 @@ Examples:
   $ npx hvsim bench --compare --max-regression 20
   $ npx hvsim bench --update-baseline`,
     )
-    .action(async (filter: string[], opts: BenchOpts) => {
+    .action(async (suiteArgs: string[], opts: BenchOpts) => {
+      let filter = suiteArgs;
       const maxTime = Number(opts.maxTime);
       if (!(maxTime > 0)) throw new UsageError(`--max-time must be a positive number of seconds, got ${opts.maxTime}`);
       const maxReg = Number(opts.maxRegression);
       if (!(maxReg >= 0)) throw new UsageError(`--max-regression must be a percentage >= 0, got ${opts.maxRegression}`);
-      const baselineFile = opts.compare === true ? DEFAULT_BASELINE : typeof opts.compare === "string" ? opts.compare : undefined;
+      // `--compare X`: X is a baseline path only if it is an existing file or ends in .json; otherwise
+      // commander took a suite name as the option's optional value, and it goes back to the suites.
+      let compare = opts.compare;
+      if (typeof compare === "string" && !compare.endsWith(".json") && !isFile(compare)) {
+        filter = [compare, ...filter];
+        compare = true;
+      }
+      if (typeof compare === "string" && opts.baseline !== undefined && compare !== opts.baseline) {
+        throw new UsageError(`--compare ${compare} and --baseline ${opts.baseline} name two different baselines; give one`);
+      }
+      const baselinePath = typeof compare === "string" ? compare : opts.baseline ?? DEFAULT_BASELINE;
+      const baselineFile = compare ? baselinePath : undefined;
+      const jsonOut = opts.json !== undefined ? checkOutputFile(opts.json, "--json") : undefined;
+      const baselineOut: Output | undefined = opts.updateBaseline ? checkOutputFile(baselinePath, "--update-baseline", { allowStdout: false }) : undefined;
+      oneStdout([jsonOut]);
+      // With the JSON on stdout the readable tables go to stderr, so stdout stays parseable.
+      const say = (t: string) => void (jsonOut?.kind === "stdout" ? process.stderr : process.stdout).write(t);
       let baseline: RunResult | undefined;
       if (baselineFile) {
         if (!existsSync(baselineFile)) throw new Failure(`no baseline at ${baselineFile} (create one with --update-baseline)`);
@@ -69,25 +101,21 @@ Examples:
         });
         if (tty) process.stderr.write("\r\x1b[K");
         results.push(r);
-        process.stdout.write(formatSuite(r) + "\n");
+        say(formatSuite(r) + "\n");
       }
       const run: RunResult = { suites: results, node: process.version, date: new Date().toISOString(), maxTime };
-      if (opts.json) {
-        mkdirSync(dirname(opts.json), { recursive: true });
-        writeFileSync(opts.json, toJSON(run));
-      }
-      if (opts.updateBaseline) {
-        mkdirSync(dirname(DEFAULT_BASELINE), { recursive: true });
-        writeFileSync(DEFAULT_BASELINE, toJSON(run));
-        process.stdout.write(`baseline written: ${DEFAULT_BASELINE}\n`);
+      if (jsonOut) writeOutput(jsonOut, toJSON(run));
+      if (baselineOut) {
+        writeOutput(baselineOut, toJSON(run));
+        say(`baseline written: ${baselinePath}\n`);
       }
       if (baseline) {
         const g = compareWithBaseline(run, baseline, maxReg);
-        for (const m of g.missing) process.stdout.write(`note: ${m}\n`);
+        for (const m of g.missing) say(`note: ${m}\n`);
         for (const r of g.regressions) {
-          process.stdout.write(`REGRESSION ${r.suite} / ${r.case}: ratio ${r.ratio.toFixed(3)} vs baseline ${r.baseline.toFixed(3)} (${r.percent.toFixed(1)}% worse, allowed ${maxReg}%)\n`);
+          say(`REGRESSION ${r.suite} / ${r.case}: ratio ${r.ratio.toFixed(3)} vs baseline ${r.baseline.toFixed(3)} (${r.percent.toFixed(1)}% worse, allowed ${maxReg}%)\n`);
         }
-        process.stdout.write(`gate: ${g.compared} cases compared with ${baselineFile}, ${g.regressions.length} regressions\n`);
+        say(`gate: ${plural(g.compared, "case")} compared with ${baselineFile}, ${plural(g.regressions.length, "regression")}\n`);
         if (g.regressions.length) process.exitCode = 1;
       }
     });

@@ -1,12 +1,12 @@
 // `hvsim conform`: run conformance suites on targets and report.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { Command } from "commander";
-import { loadChecks, makeTarget, REPO_ROOT, runConformance, counts } from "../../conform/runner.ts";
+import { loadChecks, makeTarget, runConformance, counts } from "../../conform/runner.ts";
 import { junitXml, summaryText } from "../../conform/report.ts";
 import { defaultTargetNames } from "../../conform/targets.ts";
 import type { Target } from "../../conform/types.ts";
 import { UsageError } from "../errors.ts";
+import { checkOutputFile, oneStdout, writeOutputs } from "../output.ts";
 import "../../targets/index.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -17,8 +17,8 @@ export function register(program: Command): void {
     .description("Run conformance suites on the embedded model and on real targets (QEMU over qtest, the Linux Hyper-V daemons).")
     .option("-t, --target <target>", "target to check (repeatable): model, qtest:<command>, hv-daemon:kvp, hv-daemon:vss", collect, [])
     .option("-s, --suite <suite>", "only this suite (repeatable), e.g. pmtimer, vmgenid, kvp, vss, vmm", collect, [])
-    .option("--json <file>", "write the JSON report here", join(REPO_ROOT, "reports", "conform.json"))
-    .option("--junit <file>", "write a JUnit XML report here", join(REPO_ROOT, "reports", "conform.junit.xml"))
+    .option("--json <file>", "write the JSON report here ('-': standard output)", join("reports", "conform.json"))
+    .option("--junit <file>", "write a JUnit XML report here ('-': standard output)", join("reports", "conform.junit.xml"))
     .option("--seed <n>", "seed for checks that draw random operation sequences", "1")
     .option("--list", "list the checks and the targets found here, run nothing")
     .addHelpText(
@@ -33,7 +33,10 @@ Targets:
   hv-daemon:vss    Debian's hv_vss_daemon behind hvsim's device bridge (sandboxed)
 Without --target: the model plus every real target whose programs are installed.
 A check a target cannot run (missing capability or program) is reported as skipped with the
-reason, never as passed. Exit status: 0 all passed, 1 any failure, 2 usage error.
+reason, never as passed. A deviation is a step where the two kernel profiles (linux-6.1 and the
+Hyper-V spec) differ as a named, known difference explains; it is listed, not a failure.
+Outputs are checked before anything runs; a missing folder is created only for the default
+reports/ folder. Exit status: 0 all passed, 1 any failure, 2 usage error.
 
 Examples:
   $ npx hvsim conform
@@ -42,6 +45,13 @@ Examples:
     .action(async (opts: { target: string[]; suite: string[]; json: string; junit: string; seed: string; list?: boolean }) => {
       const seed = Number(opts.seed);
       if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed must be an integer, got ${opts.seed}`);
+      const outs = opts.list
+        ? undefined
+        : {
+            json: checkOutputFile(opts.json, "--json"),
+            junit: checkOutputFile(opts.junit, "--junit"),
+          };
+      if (outs) oneStdout([outs.json, outs.junit]);
       const names = opts.target.length ? opts.target : await defaultTargetNames();
       const targets: Target[] = names.map((n) => {
         const t = makeTarget(n, seed);
@@ -65,16 +75,16 @@ Examples:
           if (tty) process.stderr.write(`\r\x1b[K[${target}] ${i}/${n} ${r.outcome.status.padEnd(7)} ${r.id}${i === n ? "\n" : ""}`);
         },
       });
-      process.stdout.write(summaryText(report));
-      for (const [file, text] of [
-        [opts.json, JSON.stringify(report, null, 2) + "\n"],
-        [opts.junit, junitXml(report)],
-      ] as const) {
-        mkdirSync(dirname(file), { recursive: true });
-        writeFileSync(file, text);
-      }
-      process.stdout.write(`reports: ${opts.json}, ${opts.junit}\n`);
       const failed = report.targets.some((t) => counts(t).failed > 0);
       process.exitCode = failed ? 1 : 0;
+      const toStdout = outs!.json.kind === "stdout" || outs!.junit.kind === "stdout";
+      // With a report on stdout the readable summary goes to stderr, so stdout stays parseable.
+      const say = (s: string) => void (toStdout ? process.stderr : process.stdout).write(s);
+      say(summaryText(report));
+      writeOutputs([
+        { out: outs!.json, data: JSON.stringify(report, null, 2) + "\n" },
+        { out: outs!.junit, data: junitXml(report) },
+      ]);
+      say(`reports: ${opts.json}, ${opts.junit}\n`);
     });
 }

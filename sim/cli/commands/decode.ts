@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { lookupWire, wireNames } from "../../wire/registry.ts";
 import { toJson } from "../../wire/json.ts";
+import { plural } from "../text.ts";
 import { Failure, UsageError } from "../errors.ts";
 
 function readInput(file: string | undefined): Uint8Array {
@@ -58,6 +59,6 @@ Examples:
       const out = cfg.writeOut ?? ((s: string) => void process.stdout.write(s));
       const err = cfg.writeErr ?? ((s: string) => void process.stderr.write(s));
       out(JSON.stringify(toJson(entry.type, r.value), null, 2) + "\n");
-      if (bytes.length > r.size) err(`hvsim: note: ${bytes.length - r.size} bytes after the ${r.size}-byte message were not decoded (--exact refuses them)\n`);
+      if (bytes.length > r.size) err(`hvsim: note: ${plural(bytes.length - r.size, "byte")} after the ${r.size}-byte message were not decoded (--exact refuses them)\n`);
     });
 }

@@ -1,13 +1,15 @@
 // `hvsim fuzz`: structure-aware and byte-level fuzzing of message parsers, in process, against an
 // external program, or (through the device bridge) a real daemon.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Command } from "commander";
 import { Campaign, inputFor, parseShard, type Finding, type FuzzTarget } from "../../fuzz/engine.ts";
 import { findInProcessTarget, inProcessTargets } from "../../fuzz/all.ts";
 import { execTarget } from "../../targets/exec/fuzz-exec.ts";
 import { Failure, UsageError } from "../errors.ts";
+import { checkOutputDir, checkOutputFile, describeErrno, writeFileAtomic, writeOutput, type Output } from "../output.ts";
+import { plural } from "../text.ts";
 
 interface FuzzOpts {
   runs?: string;
@@ -45,7 +47,7 @@ function makeTarget(name: string, opts: FuzzOpts): FuzzTarget {
 }
 
 /** hv-daemon:kvp|vss: an async campaign against the real daemon (sim/targets/hvdaemon/fuzz.ts). */
-async function fuzzDaemon(name: string, opts: FuzzOpts, c: { seed: number; shard: { index: number; count: number }; time: number | undefined; runs: number }): Promise<void> {
+async function fuzzDaemon(name: string, opts: FuzzOpts, jsonOut: Output | undefined, c: { seed: number; shard: { index: number; count: number }; time: number | undefined; runs: number }): Promise<void> {
   const service = name.slice("hv-daemon:".length);
   if (service !== "kvp" && service !== "vss") throw new UsageError(`unknown daemon target '${name}' (hv-daemon:kvp, hv-daemon:vss)`);
   const { daemonAvailable } = await import("../../targets/hvdaemon/target.ts");
@@ -56,7 +58,7 @@ async function fuzzDaemon(name: string, opts: FuzzOpts, c: { seed: number; shard
   let stop = false;
   const onSig = () => (stop = true);
   process.once("SIGINT", onSig);
-  process.stdout.write(`fuzz ${name}: seed ${c.seed}, shard ${c.shard.index}/${c.shard.count}, ${c.time !== undefined ? `${c.time} s` : `${c.runs} inputs`} (real daemon; malformed kernel-to-daemon messages)\n`);
+  say(jsonOut, `fuzz ${name}: seed ${c.seed}, shard ${c.shard.index}/${c.shard.count}, ${c.time !== undefined ? `${c.time} s` : plural(c.runs, "input")} (real daemon; malformed kernel-to-daemon messages)\n`);
   const saved: string[] = [];
   const r = await runDaemonCampaign(service, {
     seed: c.seed,
@@ -70,7 +72,7 @@ async function fuzzDaemon(name: string, opts: FuzzOpts, c: { seed: number; shard
         ? saveFinding(opts.corpus, { target: name, seed: c.seed, run: f.run, shard: `${c.shard.index}/${c.shard.count}`, verdict: f.verdict, mode: f.mode, ops: [], input: f.input, minimized: f.minimized })
         : undefined;
       if (where) saved.push(where);
-      process.stdout.write(`finding: ${f.verdict.kind}: ${f.verdict.message} (run ${f.run}; minimized to ${f.minimized.filter((x) => x !== 0).length} non-zero bytes)${where ? ` saved ${where}` : ""}\n`);
+      say(jsonOut, `finding: ${f.verdict.kind}: ${f.verdict.message} (run ${f.run}; minimized to ${f.minimized.filter((x) => x !== 0).length} non-zero bytes)${where ? ` saved ${where}` : ""}\n`);
     },
   }).finally(() => process.removeListener("SIGINT", onSig));
   const secs = (performance.now() - start) / 1000;
@@ -85,9 +87,23 @@ async function fuzzDaemon(name: string, opts: FuzzOpts, c: { seed: number; shard
     saved,
     interrupted: stop,
   };
-  process.stdout.write(`${stop ? "stopped: " : ""}${r.execs} execs in ${summary.seconds} s, ${r.restarts} daemon restarts, ${r.findings.length} findings\n`);
-  if (opts.json) writeFileSync(opts.json, JSON.stringify(summary, null, 2) + "\n");
   process.exitCode = r.findings.length ? 1 : 0;
+  say(jsonOut, `${stop ? "stopped: " : ""}${plural(r.execs, "exec")} in ${summary.seconds} s, ${plural(r.restarts, "daemon restart")}, ${plural(r.findings.length, "finding")}\n`);
+  if (jsonOut) writeOutput(jsonOut, JSON.stringify(summary, null, 2) + "\n");
+}
+
+/** The readable lines: on stdout, or on stderr when the JSON summary goes to stdout. */
+function say(jsonOut: Output | undefined, t: string): void {
+  (jsonOut?.kind === "stdout" ? process.stderr : process.stdout).write(t);
+}
+
+/** Creates a folder inside the (checked) corpus directory. */
+function corpusDir(d: string): void {
+  try {
+    mkdirSync(d, { recursive: true });
+  } catch (e) {
+    throw new Failure(`cannot create --corpus folder ${d}: ${describeErrno(e)}`);
+  }
 }
 
 const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 60);
@@ -95,10 +111,10 @@ const sha = (b: Uint8Array) => createHash("sha1").update(b).digest("hex");
 
 function saveFinding(dir: string, f: Finding): string {
   const d = join(dir, safe(f.target));
-  mkdirSync(d, { recursive: true });
+  corpusDir(d);
   const id = `${f.verdict.kind}-${sha(f.minimized).slice(0, 12)}`;
-  writeFileSync(join(d, `${id}.bin`), f.minimized);
-  writeFileSync(join(d, `${id}.orig.bin`), f.input);
+  writeFileAtomic(join(d, `${id}.bin`), f.minimized, "--corpus");
+  writeFileAtomic(join(d, `${id}.orig.bin`), f.input, "--corpus");
   const meta = {
     target: f.target,
     seed: f.seed,
@@ -112,7 +128,7 @@ function saveFinding(dir: string, f: Finding): string {
     minimizedSha1: sha(f.minimized),
     replay: `hvsim fuzz --replay ${join(d, `${id}.bin`)}`,
   };
-  writeFileSync(join(d, `${id}.json`), JSON.stringify(meta, null, 2) + "\n");
+  writeFileAtomic(join(d, `${id}.json`), JSON.stringify(meta, null, 2) + "\n", "--corpus");
   return join(d, `${id}.bin`);
 }
 
@@ -137,8 +153,16 @@ async function replayDaemon(name: string, input: Uint8Array, opts: FuzzOpts): Pr
 
 async function replay(file: string, opts: FuzzOpts, targetArg: string | undefined): Promise<void> {
   if (!existsSync(file)) throw new Failure(`no such file: ${file}`);
+  if (!statSync(file).isFile()) throw new UsageError(`--replay ${file}: not a file`, false);
   const metaFile = file.replace(/(\.orig)?\.bin$/, ".json");
-  const meta = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, "utf8")) as { target: string; seed: number; run: number; originalSha1?: string }) : undefined;
+  let meta: { target: string; seed: number; run: number; originalSha1?: string } | undefined;
+  if (existsSync(metaFile)) {
+    try {
+      meta = JSON.parse(readFileSync(metaFile, "utf8")) as typeof meta;
+    } catch (e) {
+      throw new UsageError(`--replay: ${metaFile} is not a finding's JSON sidecar: ${describeErrno(e)}`, false);
+    }
+  }
   const name = targetArg ?? meta?.target;
   if (!name) throw new UsageError(`--replay: name the target (no ${basename(metaFile)} beside the input)`);
   const input = new Uint8Array(readFileSync(file));
@@ -162,18 +186,18 @@ async function replay(file: string, opts: FuzzOpts, targetArg: string | undefine
 export function register(program: Command): void {
   program
     .command("fuzz")
-    .argument("[target]", "in-process decoder name (see --list), exec:<command>, or hv-daemon:kvp|vss")
+    .argument("[target...]", "in-process decoder name (see --list), exec:<command> (the words after exec: are its arguments), or hv-daemon:kvp|vss")
     .description("Fuzz a message parser: structure-aware inputs from the wire declarations, then mutations (lying lengths, counts past limits, truncation, bit flips, boundary values, unterminated and broken UTF-16 strings) and plain random bytes. Failing inputs are shrunk, saved and replayable.")
     .option("--runs <n>", "number of inputs (default 100000 unless --time is given)")
     .option("--time <seconds>", "run for this long instead of a fixed number of inputs")
     .option("--seed <n>", "campaign seed: input k is a function of (seed, k) alone", "1")
-    .option("--corpus <dir>", "save findings here, and export generated inputs one per file (libFuzzer/AFL++ seed corpus)")
+    .option("--corpus <dir>", "save findings here (created if missing; its parent must exist), and export generated inputs one per file (libFuzzer/AFL++ seed corpus)")
     .option("--export <n>", "how many generated inputs --corpus exports", "256")
     .option("--shard <i/n>", "run only inputs k with k mod n = i (disjoint shards for a CI matrix)", "0/1")
     .option("--replay <file>", "run one saved input again (its .json sidecar names target, seed and run)")
     .option("--like <target>", "with exec:, draw structure-aware inputs like this in-process target")
     .option("--timeout <ms>", "with exec:, per-input time limit; longer is a hang finding", "2000")
-    .option("--json <file>", "write a machine-readable summary")
+    .option("--json <file>", "write a machine-readable summary ('-': standard output)")
     .option("--list", "list the in-process targets")
     .addHelpText(
       "after",
@@ -183,11 +207,21 @@ Exit status: 0 no findings, 1 findings (or a replayed input still fails), 2 usag
 Examples:
   $ npx hvsim fuzz --list
   $ npx hvsim fuzz hv_kvp_msg --time 60 --corpus fuzz-out
-  $ npx hvsim fuzz exec:./my-parser @@ --like hv_vss_msg --runs 5000
+  $ npx hvsim fuzz 'exec:./my-parser @@' --like hv_vss_msg --runs 5000
   $ npx hvsim fuzz icmsg_negotiate --shard 3/8 --seed 42 --runs 1000000
-  $ npx hvsim fuzz --replay fuzz-out/hv_kvp_msg/crash-0123456789ab.bin`,
+  $ npx hvsim fuzz hv_kvp_msg --replay fuzz-out/hv_kvp_msg/inputs/seed1-run0.bin
+
+An exec: command is everything after exec: ('@@' is where the input file goes; without it the
+input is on stdin); quote it when the command has options of its own, e.g. 'exec:./p -x @@'. A finding saved in --corpus is replayed by
+its file alone: hvsim fuzz --replay fuzz-out/<target>/<kind>-<sha1>.bin (the .json beside it
+names target, seed and run).`,
     )
-    .action(async (targetArg: string | undefined, opts: FuzzOpts) => {
+    .action(async (targetWords: string[], opts: FuzzOpts) => {
+      // `exec:./parser @@` unquoted arrives as two words: they are one command line.
+      if (targetWords.length > 1 && !targetWords[0]!.startsWith("exec:")) {
+        throw new UsageError(`one target only, got ${targetWords.map((w) => `'${w}'`).join(", ")} (words after the first belong to an exec: command)`);
+      }
+      const targetArg = targetWords.length ? targetWords.join(" ") : undefined;
       if (opts.list) {
         for (const t of inProcessTargets()) process.stdout.write(`${t.name.padEnd(24)} ${t.description}\n`);
         process.stdout.write("exec:<command>           an external program, input on stdin or as a file via @@\n");
@@ -195,13 +229,15 @@ Examples:
       }
       if (opts.replay) return await replay(opts.replay, opts, targetArg);
       if (!targetArg) throw new UsageError("name a target (see 'hvsim fuzz --list')");
+      const jsonOut = opts.json !== undefined ? checkOutputFile(opts.json, "--json") : undefined;
+      if (opts.corpus !== undefined) checkOutputDir(opts.corpus, "--corpus");
       const seed = int(opts.seed, "--seed")!;
       const shard = parseShard(opts.shard);
       if (!shard) throw new UsageError(`--shard must be I/N with 0 <= I < N, got ${opts.shard}`);
       const time = int(opts.time, "--time", 1);
       const runs = int(opts.runs, "--runs", 1) ?? (time === undefined ? 100_000 : Number.MAX_SAFE_INTEGER);
       const exportN = int(opts.export, "--export")!;
-      if (targetArg.startsWith("hv-daemon:")) return fuzzDaemon(targetArg, opts, { seed, shard, time, runs: int(opts.runs, "--runs", 1) ?? (time === undefined ? 1000 : Number.MAX_SAFE_INTEGER) });
+      if (targetArg.startsWith("hv-daemon:")) return fuzzDaemon(targetArg, opts, jsonOut, { seed, shard, time, runs: int(opts.runs, "--runs", 1) ?? (time === undefined ? 1000 : Number.MAX_SAFE_INTEGER) });
       const target = makeTarget(targetArg, opts);
       const campaign = new Campaign(target, seed, shard);
       const tty = process.stderr.isTTY && !process.env.CI;
@@ -214,13 +250,13 @@ Examples:
       const saved: string[] = [];
       if (opts.corpus && exportN > 0) {
         const d = join(opts.corpus, safe(target.name), "inputs");
-        mkdirSync(d, { recursive: true });
+        corpusDir(d);
         for (let i = 0; i < exportN; i++) {
           const g = inputFor(target, seed, shard.index + i * shard.count);
-          writeFileSync(join(d, `seed${seed}-run${g.run}.bin`), g.bytes);
+          writeFileAtomic(join(d, `seed${seed}-run${g.run}.bin`), g.bytes, "--corpus");
         }
       }
-      process.stdout.write(`fuzz ${target.name}: seed ${seed}, shard ${shard.index}/${shard.count}, ${time !== undefined ? `${time} s` : `${runs} inputs`}\n`);
+      say(jsonOut, `fuzz ${target.name}: seed ${seed}, shard ${shard.index}/${shard.count}, ${time !== undefined ? `${time} s` : plural(runs, "input")}\n`);
       try {
         while (!stop && campaign.execs < runs && performance.now() < deadline) {
           const sliceEnd = performance.now() + 50;
@@ -230,16 +266,16 @@ Examples:
               const where = opts.corpus ? saveFinding(opts.corpus, f) : undefined;
               if (where) saved.push(where);
               if (tty) process.stderr.write("\r\x1b[K");
-              process.stdout.write(`finding: ${f.verdict.kind}: ${f.verdict.message} (run ${f.run}, ${f.input.length} -> ${f.minimized.length} bytes)${where ? ` saved ${where}` : ""}\n`);
+              say(jsonOut, `finding: ${f.verdict.kind}: ${f.verdict.message} (run ${f.run}, ${f.input.length} -> ${plural(f.minimized.length, "byte")})${where ? ` saved ${where}` : ""}\n`);
             }
           }
           await new Promise((r) => setImmediate(r));
           const now = performance.now();
           const rate = Math.round(campaign.execs / ((now - start) / 1000));
-          if (tty) process.stderr.write(`\r\x1b[K${target.name}: ${campaign.execs} execs, ${rate} execs/s, ${campaign.findings.length} findings`);
+          if (tty) process.stderr.write(`\r\x1b[K${target.name}: ${plural(campaign.execs, "exec")}, ${rate} execs/s, ${plural(campaign.findings.length, "finding")}`);
           else if (now - lastReport > 10_000) {
             lastReport = now;
-            process.stdout.write(`progress: ${campaign.execs} execs, ${rate} execs/s, ${campaign.findings.length} findings\n`);
+            say(jsonOut, `progress: ${plural(campaign.execs, "exec")}, ${rate} execs/s, ${plural(campaign.findings.length, "finding")}\n`);
           }
         }
       } finally {
@@ -259,8 +295,8 @@ Examples:
         saved,
         interrupted: stop,
       };
-      process.stdout.write(`${stop ? "stopped: " : ""}${summary.execs} execs in ${summary.seconds} s (${summary.execsPerSecond} execs/s), ${summary.findings.length} findings\n`);
-      if (opts.json) writeFileSync(opts.json, JSON.stringify(summary, null, 2) + "\n");
       process.exitCode = campaign.findings.length ? 1 : 0;
+      say(jsonOut, `${stop ? "stopped: " : ""}${plural(summary.execs, "exec")} in ${summary.seconds} s (${summary.execsPerSecond} execs/s), ${plural(summary.findings.length, "finding")}\n`);
+      if (jsonOut) writeOutput(jsonOut, JSON.stringify(summary, null, 2) + "\n");
     });
 }

@@ -157,7 +157,7 @@ Replies and IRQ lines are formatted exactly as QEMU 7.2's qtest. Exits when the 
 
 Examples:
   $ printf 'clock_step 1000000000\\ninl 0x608\\n' | npx hvsim qtest --machine q35
-  $ npx hvsim qtest --socket /tmp/hvsim.qtest &`,
+  $ npx hvsim qtest --socket ./hvsim.qtest &`,
     )
     .action(async (opts: { machine: string; socket?: string; seed: string }) => {
       const seed = Number(opts.seed);

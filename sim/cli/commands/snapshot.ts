@@ -2,6 +2,7 @@
 // device knowledge): header, manifest, each chunk's name, type, version, size and checksum.
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { plural } from "../text.ts";
 import { Failure } from "../errors.ts";
 import { describeIssue, inspectContainer, type InspectReport } from "../../snapshot/container.ts";
 
@@ -11,9 +12,9 @@ function table(rows: string[][]): string {
 }
 
 function text(file: string, r: InspectReport): string {
-  let s = `${file}: ${r.size} bytes`;
+  let s = `${file}: ${plural(r.size, "byte")}`;
   if (r.containerVersion === undefined || !r.manifest) return `${s}\n`;
-  s += `, hvsim snapshot container version ${r.containerVersion}, ${r.chunks.length} chunks\n`;
+  s += `, hvsim snapshot container version ${r.containerVersion}, ${plural(r.chunks.length, "chunk")}\n`;
   const meta = Object.entries(r.manifest.meta).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
   if (meta) s += `meta: ${meta}\n`;
   const rows = [["chunk", "type", "version", "encoding", "offset", "length", "checksum", "status"]];
@@ -52,6 +53,6 @@ Example:
         if (!opts.json) for (const i of r.issues) process.stderr.write(`${file}: ${describeIssue(i)}\n`);
         throw new Failure(`${file}: snapshot is corrupt (${r.issues.length} problem${r.issues.length === 1 ? "" : "s"})`, 1);
       }
-      if (!opts.json) process.stdout.write(`ok: header, manifest and ${r.chunks.length} chunks verified\n`);
+      if (!opts.json) process.stdout.write(`ok: header, manifest and ${plural(r.chunks.length, "chunk")} verified\n`);
     });
 }
