@@ -3,7 +3,7 @@
 // campaign spread over a CI matrix covers disjoint inputs and any finding replays from its seed
 // and run index alone.
 import { Rng } from "../clock/rng.ts";
-import { mutate, type FieldHint, type MutationName } from "./mutate.ts";
+import { mutate, randomBytes, type FieldHint, type MutationName } from "./mutate.ts";
 
 export type FindingKind = "crash" | "invariant" | "hang" | "sanitizer" | "signal";
 
@@ -63,7 +63,7 @@ function pool(target: FuzzTarget, seed: number): Uint8Array[] {
 export function inputFor(target: FuzzTarget, seed: number, run: number): GeneratedInput {
   const rng = new Rng(runSeed(seed, run));
   const roll = rng.int(0, 99);
-  if (roll < 10) return { run, mode: "random", ops: [], bytes: rng.bytes(rng.int(0, target.maxLen)) };
+  if (roll < 10) return { run, mode: "random", ops: [], bytes: randomBytes(rng, rng.int(0, target.maxLen)) };
   const base = pool(target, seed)[rng.int(0, POOL_SIZE - 1)]!;
   if (roll < 25) return { run, mode: "structured", ops: [], bytes: base.slice() };
   const m = mutate(base, target.hints, rng, target.maxLen);
