@@ -14,7 +14,7 @@ import type { VmmDevice } from "../devices/vmm/vmm.ts";
 import { vmmctlArgBytes } from "../devices/vmm/ctl.ts";
 import { hintsFromCodec } from "./mutate.ts";
 import { parserTarget, registerFuzzTarget } from "./targets.ts";
-import type { FuzzTarget } from "./engine.ts";
+import { thrownMessage, type FuzzTarget } from "./engine.ts";
 import { lookupWire } from "../wire/registry.ts";
 
 const text = (rng: Rng, max: number) => {
@@ -130,7 +130,7 @@ const vmmTarget: FuzzTarget = {
       const bad = dev.invariants();
       return bad.length ? { kind: "invariant", message: `invariant broken: ${bad[0]}` } : undefined;
     } catch (e) {
-      return { kind: "crash", message: `vmmctl model threw: ${(e as Error).message}` };
+      return { kind: "crash", message: `vmmctl model threw: ${thrownMessage(e)}` };
     }
   },
 };
