@@ -20,7 +20,7 @@ interface Rig {
   host: HypervHost;
 }
 
-function makeRig(trace: boolean): Rig {
+export function makeRig(trace: boolean): Rig {
   const bench = new Bench(hypervMachine({ vssDaemon: false, host: { keepAnswers: 8 }, profile: "spec" }), hypervKinds(), { seed: 1, trace });
   const host = bench.device<HypervHost>("host");
   host.negotiate("kvp");
@@ -30,9 +30,9 @@ function makeRig(trace: boolean): Rig {
 
 let quiet: Rig | undefined;
 let traced: Rig | undefined;
-let lastValue: unknown;
+export let lastValue: unknown;
 
-function roundTrip(r: Rig): void {
+export function roundTrip(r: Rig): void {
   r.host.kvpSet(0, KEY, VALUE);
   const get = r.host.kvpGet(0, KEY);
   const c = r.bench.clock;

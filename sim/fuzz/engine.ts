@@ -3,7 +3,7 @@
 // campaign spread over a CI matrix covers disjoint inputs and any finding replays from its seed
 // and run index alone.
 import { Rng } from "../clock/rng.ts";
-import { mutate, type FieldHint, type MutationName } from "./mutate.ts";
+import { mutate, randomBytes, type FieldHint, type MutationName } from "./mutate.ts";
 
 export type FindingKind = "crash" | "invariant" | "hang" | "sanitizer" | "signal";
 
@@ -63,7 +63,7 @@ function pool(target: FuzzTarget, seed: number): Uint8Array[] {
 export function inputFor(target: FuzzTarget, seed: number, run: number): GeneratedInput {
   const rng = new Rng(runSeed(seed, run));
   const roll = rng.int(0, 99);
-  if (roll < 10) return { run, mode: "random", ops: [], bytes: rng.bytes(rng.int(0, target.maxLen)) };
+  if (roll < 10) return { run, mode: "random", ops: [], bytes: randomBytes(rng, rng.int(0, target.maxLen)) };
   const base = pool(target, seed)[rng.int(0, POOL_SIZE - 1)]!;
   if (roll < 25) return { run, mode: "structured", ops: [], bytes: base.slice() };
   const m = mutate(base, target.hints, rng, target.maxLen);
@@ -126,34 +126,83 @@ export function parseShard(text: string): Shard | undefined {
   return { index, count };
 }
 
+/** Findings with the same signature are one finding (numbers in the message do not count). */
+export function signatureOf(v: Verdict): string {
+  return `${v.kind}:${v.message.replace(/\d+/g, "N")}`;
+}
+
+/** The message of anything thrown, never throwing itself (a getter may throw, null has none). */
+export function thrownMessage(e: unknown): string {
+  try {
+    if (e instanceof Error) return String(e.message);
+    return `non-error thrown: ${String(e)}`;
+  } catch {
+    return "a value that cannot be printed was thrown";
+  }
+}
+
+export interface CampaignOptions {
+  /** Start at the k-th input of the shard (a campaign resumed after a hang). */
+  readonly start?: number;
+  /** Signatures of findings already reported (not reported again). */
+  readonly signatures?: Iterable<string>;
+  /** Called before every execution of the target, minimizing included (a watchdog's heartbeat). */
+  readonly beat?: () => void;
+}
+
 /** One campaign on one target: call `next()` until satisfied; everything it does is deterministic. */
 export class Campaign {
   execs = 0;
   /** Run index of the last input executed. */
   lastRun = -1;
   readonly findings: Finding[] = [];
-  private readonly signatures = new Set<string>();
-  private k = 0;
+  readonly signatures: Set<string>;
+  private k_: number;
+  private readonly exec: FuzzTarget;
 
   constructor(
     readonly target: FuzzTarget,
     readonly seed: number,
     readonly shard: Shard = { index: 0, count: 1 },
-  ) {}
+    opts: CampaignOptions = {},
+  ) {
+    this.k_ = opts.start ?? 0;
+    this.signatures = new Set(opts.signatures ?? []);
+    const beat = opts.beat;
+    // A target that throws breaks its contract; the campaign records that as a crash and goes on.
+    const guarded = (b: Uint8Array): Verdict | undefined => {
+      try {
+        return target.execute(b);
+      } catch (e) {
+        return { kind: "crash", message: `target threw: ${thrownMessage(e)}` };
+      }
+    };
+    this.exec = { ...target, execute: beat ? (b) => (beat(), guarded(b)) : guarded };
+  }
+
+  /** Index (within the shard) of the next input next() runs. */
+  get k(): number {
+    return this.k_;
+  }
+
+  /** Run index of the shard's k-th input. */
+  runOf(k: number): number {
+    return this.shard.index + k * this.shard.count;
+  }
 
   /** Runs the next input of this shard; returns a new (deduplicated) finding, if any. */
   next(): Finding | undefined {
-    const run = this.shard.index + this.k * this.shard.count;
-    this.k += 1;
+    const run = this.runOf(this.k_);
+    this.k_ += 1;
     this.lastRun = run;
     const gen = inputFor(this.target, this.seed, run);
     this.execs += 1;
-    const v = this.target.execute(gen.bytes);
+    const v = this.exec.execute(gen.bytes);
     if (!v) return undefined;
-    const sig = `${v.kind}:${v.message.replace(/\d+/g, "N")}`;
+    const sig = signatureOf(v);
     if (this.signatures.has(sig)) return undefined;
     this.signatures.add(sig);
-    const minimized = minimize(this.target, gen.bytes, v.kind);
+    const minimized = minimize(this.exec, gen.bytes, v.kind);
     const f: Finding = {
       target: this.target.name,
       seed: this.seed,

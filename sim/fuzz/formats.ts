@@ -14,7 +14,8 @@ import type { VmmDevice } from "../devices/vmm/vmm.ts";
 import { vmmctlArgBytes } from "../devices/vmm/ctl.ts";
 import { hintsFromCodec } from "./mutate.ts";
 import { parserTarget, registerFuzzTarget } from "./targets.ts";
-import type { FuzzTarget } from "./engine.ts";
+import { thrownMessage, type FuzzTarget, type Verdict } from "./engine.ts";
+import { Checkpoint } from "../snapshot/checkpoint.ts";
 import { lookupWire } from "../wire/registry.ts";
 
 const text = (rng: Rng, max: number) => {
@@ -119,19 +120,44 @@ const vmmTarget: FuzzTarget = {
   },
   execute(input) {
     try {
-      const bench = new Bench(MACHINES["bhyve-host"]!, defaultKinds());
-      const dev = bench.device<VmmDevice>("vmm");
-      const o = dev.open("/dev/vmmctl", "rw");
-      if (!("fd" in o)) return { kind: "invariant", message: `open /dev/vmmctl failed with errno ${o.errno}` };
-      const cmd = input.length >= 4 ? new DataView(input.buffer, input.byteOffset).getUint32(0, true) : 0;
-      const r = dev.ioctl(o.fd, cmd, input.subarray(4));
-      if (r.status === "pending") bench.clock.step(10_000_000_000);
-      else if (!Number.isInteger(r.errno)) return { kind: "invariant", message: "ioctl returned no errno" };
-      const bad = dev.invariants();
-      return bad.length ? { kind: "invariant", message: `invariant broken: ${bad[0]}` } : undefined;
+      // Every input starts from the same warm state: a bhyve host with /dev/vmmctl open, taken
+      // once and rolled back to after each input (sim/snapshot/checkpoint.ts).
+      const w = (warm ??= makeWarm());
+      if (typeof w === "string") return { kind: "invariant", message: w };
+      try {
+        return vmmInput(w.bench, w.dev, w.fd, input);
+      } finally {
+        w.cp.rollback();
+      }
     } catch (e) {
-      return { kind: "crash", message: `vmmctl model threw: ${(e as Error).message}` };
+      return { kind: "crash", message: `vmmctl model threw: ${thrownMessage(e)}` };
     }
   },
 };
+
+interface Warm {
+  readonly bench: Bench;
+  readonly dev: VmmDevice;
+  readonly fd: number;
+  readonly cp: Checkpoint;
+}
+let warm: Warm | string | undefined;
+
+/** The warm state of the vmmctl target (exported for its spec). */
+export function makeWarm(): Warm | string {
+  const bench = new Bench(MACHINES["bhyve-host"]!, defaultKinds());
+  const dev = bench.device<VmmDevice>("vmm");
+  const o = dev.open("/dev/vmmctl", "rw");
+  if (!("fd" in o)) return `open /dev/vmmctl failed with errno ${o.errno}`;
+  return { bench, dev, fd: o.fd, cp: Checkpoint.take(bench) };
+}
+
+function vmmInput(bench: Bench, dev: VmmDevice, fd: number, input: Uint8Array): Verdict | undefined {
+  const cmd = input.length >= 4 ? new DataView(input.buffer, input.byteOffset).getUint32(0, true) : 0;
+  const r = dev.ioctl(fd, cmd, input.subarray(4));
+  if (r.status === "pending") bench.clock.step(10_000_000_000);
+  else if (!Number.isInteger(r.errno)) return { kind: "invariant", message: "ioctl returned no errno" };
+  const bad = dev.invariants();
+  return bad.length ? { kind: "invariant", message: `invariant broken: ${bad[0]}` } : undefined;
+}
 registerFuzzTarget(vmmTarget);

@@ -35,6 +35,34 @@ export function hintsFromCodec(c: Codec<unknown>): FieldHint[] {
 
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[rng.int(0, xs.length - 1)]!;
 
+/**
+ * `n` pseudo-random bytes expanded from one draw of `rng` (xorshift32): the bench RNG is called
+ * once, not once per 4 bytes, so multi-KiB random inputs cost about a memset.
+ */
+export function randomBytes(rng: Rng, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = rng.u32() | 1;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x;
+    out[i + 1] = x >>> 8;
+    out[i + 2] = x >>> 16;
+    out[i + 3] = x >>> 24;
+  }
+  for (; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x;
+  }
+  return out;
+}
+
+const BAD_UNITS = [0xd800, 0xdc00, 0xdbff, 0xfffe, 0x0041];
+
 function writeUint(b: Uint8Array, off: number, size: number, v: bigint): void {
   for (let i = 0; i < size && off + i < b.length; i++) b[off + i] = Number((v >> BigInt(8 * i)) & 0xffn);
 }
@@ -118,7 +146,7 @@ function mutateInPlace(b: Uint8Array, hints: readonly FieldHint[], rng: Rng, max
       if (n <= 0) return { bytes: b, op };
       const out = new Uint8Array(b.length + n);
       out.set(b);
-      out.set(rng.bytes(n), b.length);
+      out.set(randomBytes(rng, n), b.length);
       return { bytes: out, op };
     }
     case "lie-length":
@@ -143,18 +171,22 @@ function mutateInPlace(b: Uint8Array, hints: readonly FieldHint[], rng: Rng, max
       const h = pick(rng, hs.wides);
       if (!inside(h)) return { bytes: b, op };
       const end = Math.min(b.length, h.offset + h.size);
+      let x = rng.u32() | 1;
       for (let i = h.offset; i + 1 < end; i += 2) {
-        const unit = pick(rng, [0xd800, 0xdc00, 0xdbff, 0xfffe, 0x0041]);
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        const unit = BAD_UNITS[(x >>> 0) % BAD_UNITS.length]!;
         b[i] = unit & 0xff;
         b[i + 1] = unit >> 8;
       }
       return { bytes: b, op };
     }
     case "splice-random": {
-      if (!b.length) return { bytes: rng.bytes(rng.int(1, Math.min(64, maxLen))), op };
+      if (!b.length) return { bytes: randomBytes(rng, rng.int(1, Math.min(64, maxLen))), op };
       const at = rng.int(0, b.length - 1);
       const n = Math.min(b.length - at, rng.int(1, 32));
-      b.set(rng.bytes(n), at);
+      b.set(randomBytes(rng, n), at);
       return { bytes: b, op };
     }
   }

@@ -7,7 +7,7 @@ import type { Rng } from "../clock/rng.ts";
 import { wireEntries, type WireEntry } from "../wire/registry.ts";
 import type { DecodeResult } from "../wire/codec.ts";
 import { hintsFromCodec, type FieldHint } from "./mutate.ts";
-import type { FuzzTarget, Verdict } from "./engine.ts";
+import { thrownMessage, type FuzzTarget, type Verdict } from "./engine.ts";
 
 /** Checks a decode result's shape; returns a verdict when it is malformed. */
 export function checkDecodeResult(r: DecodeResult<unknown> | undefined): Verdict | undefined {
@@ -81,7 +81,7 @@ export function wireTarget(entry: WireEntry): FuzzTarget {
       try {
         r = c.decode(input);
       } catch (e) {
-        return { kind: "crash", message: `decode threw: ${(e as Error).message}` };
+        return { kind: "crash", message: `decode threw: ${thrownMessage(e)}` };
       }
       const bad = checkDecodeResult(r);
       if (bad || !r.ok) return bad;
@@ -92,7 +92,7 @@ export function wireTarget(entry: WireEntry): FuzzTarget {
         if (!again.ok) return { kind: "invariant", message: `re-decoding the re-encoded value failed: ${again.error.reason}` };
         if (Buffer.compare(c.encode(again.value), once) !== 0) return { kind: "invariant", message: "encode(decode(encode(decode(x)))) differs from encode(decode(x))" };
       } catch (e) {
-        return { kind: "invariant", message: `encoding a decoded value threw: ${(e as Error).message}` };
+        return { kind: "invariant", message: `encoding a decoded value threw: ${thrownMessage(e)}` };
       }
       return undefined;
     },
@@ -120,7 +120,7 @@ export function parserTarget(spec: {
         if (!r || typeof r.ok !== "boolean") return { kind: "invariant", message: "parser returned no result" };
         return undefined;
       } catch (e) {
-        return { kind: "crash", message: `parser threw: ${(e as Error).message}` };
+        return { kind: "crash", message: `parser threw: ${thrownMessage(e)}` };
       }
     },
   };

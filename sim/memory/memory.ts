@@ -12,6 +12,12 @@ export class MemoryError extends RangeError {
 
 export class GuestMemory {
   private readonly pages = new Map<number, Uint8Array>();
+  /**
+   * While a checkpoint is open: page index -> its contents when the checkpoint was taken (a copy,
+   * or undefined for a page that did not exist), recorded on the first write after it. Rolling
+   * back puts exactly these pages back, so its cost is the number of pages dirtied since.
+   */
+  private undo: Map<number, Uint8Array | undefined> | undefined;
 
   constructor(readonly size: number) {
     if (!Number.isSafeInteger(size) || size < 0 || size % PAGE_SIZE !== 0) {
@@ -36,8 +42,47 @@ export class GuestMemory {
   private page(index: number, create: false): Uint8Array | undefined;
   private page(index: number, create: boolean): Uint8Array | undefined {
     let p = this.pages.get(index);
-    if (!p && create) this.pages.set(index, (p = new Uint8Array(PAGE_SIZE)));
+    if (create) {
+      if (this.undo !== undefined && !this.undo.has(index)) this.undo.set(index, p?.slice());
+      if (!p) this.pages.set(index, (p = new Uint8Array(PAGE_SIZE)));
+    }
     return p;
+  }
+
+  /** Starts (or restarts) dirty-page tracking: the memory as it is now is the rollback point. */
+  trackDirty(): void {
+    this.undo = new Map();
+  }
+
+  /** Pages written since trackDirty() or the last rollback (undefined when not tracking). */
+  get dirtyPages(): number | undefined {
+    return this.undo?.size;
+  }
+
+  /**
+   * Puts back every page written since trackDirty() (or the last rollback) and keeps tracking
+   * from that same point; returns the number of pages put back. Throws when not tracking.
+   */
+  rollbackDirty(): number {
+    const undo = this.undo;
+    if (!undo) throw new MemoryError("rollbackDirty without trackDirty");
+    const n = undo.size;
+    for (const [index, old] of undo) {
+      if (old === undefined) this.pages.delete(index);
+      else {
+        const live = this.pages.get(index);
+        // Copy into the live page where there is one (no allocation, views of it stay valid).
+        if (live) live.set(old);
+        else this.pages.set(index, old);
+      }
+    }
+    undo.clear();
+    return n;
+  }
+
+  /** Stops dirty-page tracking (the undo log is dropped). */
+  stopTracking(): void {
+    this.undo = undefined;
   }
 
   read(addr: number, len: number): Uint8Array {
@@ -108,6 +153,7 @@ export class GuestMemory {
 
   /** Drops every page (all memory reads as zero again). */
   clear(): void {
+    if (this.undo) for (const [i, p] of this.pages) if (!this.undo.has(i)) this.undo.set(i, p.slice());
     this.pages.clear();
   }
 
@@ -115,6 +161,7 @@ export class GuestMemory {
   setPage(index: number, data: Uint8Array): void {
     if (data.length !== PAGE_SIZE) throw new MemoryError(`a page is ${PAGE_SIZE} bytes, got ${data.length}`);
     this.check(index * PAGE_SIZE, PAGE_SIZE);
+    if (this.undo && !this.undo.has(index)) this.undo.set(index, this.pages.get(index)?.slice());
     this.pages.set(index, data);
   }
 }

@@ -55,6 +55,31 @@ function alloc(n: number): Uint8Array {
   return out;
 }
 
+/** The host stores a u16 low byte first (then a Uint16Array over LE bytes reads them as is). */
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** A private Uint16Array of the n little-endian u16s at u8[from, from + 2n). */
+function copyU16(u8: Uint8Array, from: number, n: number): Uint16Array {
+  const bytes = alloc(n * 2);
+  if (HOST_LE) {
+    bytes.set(u8.subarray(from, from + n * 2));
+    return new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+  }
+  const out = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+  for (let i = 0; i < n; i++) out[i] = u8[from + 2 * i]! | (u8[from + 2 * i + 1]! << 8);
+  return out;
+}
+
+/** Writes a Uint16Array's elements little-endian at u8[off]. */
+function putU16(u8: Uint8Array, off: number, x: Uint16Array): void {
+  if (HOST_LE) u8.set(new Uint8Array(x.buffer, x.byteOffset, x.length * 2), off);
+  else
+    for (let i = 0; i < x.length; i++) {
+      u8[off + 2 * i] = x[i]! & 0xff;
+      u8[off + 2 * i + 1] = x[i]! >> 8;
+    }
+}
+
 /** A private copy of u8[from, to). */
 function copyBytes(u8: Uint8Array, from: number, to: number): Uint8Array {
   const n = to - from;
@@ -107,6 +132,11 @@ function isByteElem(t: WireType): boolean {
   return t.kind === "prim" && (t.name === "u8" || t.name === "char" || t.name === "i8");
 }
 
+/** __u16 elements of a fixed-length array decode into a Uint16Array (a typed view of its own). */
+function isU16Elem(t: WireType): boolean {
+  return t.kind === "prim" && t.name === "u16";
+}
+
 /** The name an anonymous member is chosen by in a union: its first own name. */
 function firstName(f: { name: string | undefined; type: WireType }): string {
   if (f.name !== undefined) return f.name;
@@ -135,6 +165,7 @@ function decValue(g: Gen, t: WireType, off: Off, path: string, parent: string | 
     case "array": {
       const n = t.length;
       if (isByteElem(t.elem)) return `copyBytes(u8, ${js(off)}, ${js(plus(off, n))})`;
+      if (isU16Elem(t.elem)) return `copyU16(u8, ${js(off)}, ${n})`;
       const a = g.fresh("a");
       const i = g.fresh("i");
       const body: string[] = [];
@@ -276,16 +307,19 @@ function encValue(g: Gen, t: WireType, off: Off, path: PathE, x: string, out: st
         return;
       }
       const [i, e] = [g.fresh("i"), g.fresh("e")];
+      const typed = !isFlex && isU16Elem(t.elem);
+      if (typed) out.push(`if (${x} instanceof Uint16Array && ${x}.length <= ${n}) putU16(u8, ${js(off)}, ${x}); else {`);
       const elemPath: PathE = { e: `${where} + "[" + ${i} + "]"` };
       const body: string[] = [];
       encValue(g, t.elem, { v: `${js(off)} + ${i} * ${es}`, k: 0 }, elemPath, e, body);
       out.push(
-        `if (!Array.isArray(${x}) || ${x}.length > ${n}) throw new TypeError(${where} + ${lit(`: expected an array of at most ${n} elements`)});`,
+        `if (!Array.isArray(${x}) || ${x}.length > ${n}) throw new TypeError(${where} + ${lit(`: expected ${typed ? "a Uint16Array or an array" : "an array"} of at most ${n} elements`)});`,
         `for (let ${i} = 0; ${i} < ${x}.length; ${i}++) {`,
         `const ${e} = ${x}[${i}];`,
         ...body,
         "}",
       );
+      if (typed) out.push("}");
       if (isFlex) out.push(`{ const r = ${js(off)} - off0 + ${x}.length * ${es}; if (r > end) end = r; }`);
       return;
     }
@@ -341,8 +375,8 @@ function compile(type: StructType | UnionType): { dec: DecFn; enc: EncFn } {
   const ebody: string[] = [];
   encValue(ge, type, { v: "off0", k: 0 }, staticPath(""), "v", ebody);
   const encSrc = `"use strict";\nreturn function encode_${type.name.replace(/\W/g, "_")}(dv, u8, off0, v) {\nlet end = ${type.size};\n${ebody.join("\n")}\nreturn end;\n};`;
-  const dec = new Function("ext", "Fail", "copyBytes", decSrc)(gd.ext, Fail, copyBytes) as DecFn;
-  const enc = new Function("ext", encSrc)(ge.ext) as EncFn;
+  const dec = new Function("ext", "Fail", "copyBytes", "copyU16", decSrc)(gd.ext, Fail, copyBytes, copyU16) as DecFn;
+  const enc = new Function("ext", "putU16", encSrc)(ge.ext, putU16) as EncFn;
   return { dec, enc };
 }
 

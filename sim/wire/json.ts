@@ -67,6 +67,7 @@ function arrayJson(t: ArrayType | FlexType, v: unknown): Json {
     const text = cText(v);
     return text === undefined ? { hex: hex(v) } : { text, hex: hex(v) };
   }
+  if (v instanceof Uint16Array) v = Array.from(v);
   if (!Array.isArray(v)) return null;
   if (isU16Elem(t.elem) && v.every((x) => typeof x === "number")) {
     const text = utf16Text(v as number[]);

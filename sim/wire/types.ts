@@ -181,7 +181,9 @@ export type ValueOf<T> = T extends PrimType<infer V, PrimName>
   : T extends ArrayType<infer E>
     ? E extends ByteElem
       ? Uint8Array
-      : ValueOf<E>[]
+      : E extends PrimType<number, "u16">
+        ? Uint16Array
+        : ValueOf<E>[]
     : T extends FlexType<infer E>
       ? ValueOf<E>[]
       : T extends StructType<infer F>

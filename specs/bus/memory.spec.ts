@@ -51,3 +51,43 @@ describe("GuestMemory", () => {
     expect(m.readUint(PAGE_SIZE, 1)).toBe(7);
   });
 });
+
+describe("GuestMemory dirty-page tracking (checkpoints)", () => {
+  it("rollback puts back exactly the pages written since tracking started, new pages removed", () => {
+    const m = new GuestMemory(256 << 20);
+    m.write(0x1000, Uint8Array.of(1, 2, 3));
+    m.write(0x5000, Uint8Array.of(9));
+    m.trackDirty();
+    expect(m.dirtyPages).toBe(0);
+    m.write(0x1001, Uint8Array.of(0xaa, 0xbb)); // an existing page
+    m.write(0x1ffe, Uint8Array.of(7, 7, 7, 7)); // the same page and the next, new one
+    m.fill(0x100000, 10, 0xff); // a new page far away
+    expect(m.dirtyPages).toBe(3);
+    expect(m.touchedPages).toBe(4);
+    expect(m.rollbackDirty()).toBe(3);
+    expect([...m.read(0x1000, 4)]).toEqual([1, 2, 3, 0]);
+    expect([...m.read(0x1ffe, 4)]).toEqual([0, 0, 0, 0]);
+    expect(m.touchedPages).toBe(2); // 0x1000 and 0x5000 only: the new pages are gone
+    expect(m.readUint(0x5000, 1)).toBe(9);
+    // Still tracking from the same point: a second round rolls back to it again.
+    m.write(0x5000, Uint8Array.of(1));
+    expect(m.rollbackDirty()).toBe(1);
+    expect(m.readUint(0x5000, 1)).toBe(9);
+  });
+
+  it("clear() and setPage() are undone too; reads and untouched pages cost nothing", () => {
+    const m = new GuestMemory(1 << 20);
+    m.write(0, Uint8Array.of(5));
+    m.write(PAGE_SIZE * 3, Uint8Array.of(6));
+    m.trackDirty();
+    m.read(0, 2 * PAGE_SIZE);
+    expect(m.dirtyPages).toBe(0);
+    m.clear();
+    m.setPage(7, new Uint8Array(PAGE_SIZE).fill(1));
+    expect(m.rollbackDirty()).toBe(3);
+    expect([m.readUint(0, 1), m.readUint(PAGE_SIZE * 3, 1), m.readUint(PAGE_SIZE * 7, 1)]).toEqual([5, 6, 0]);
+    m.stopTracking();
+    expect(m.dirtyPages).toBeUndefined();
+    expect(() => m.rollbackDirty()).toThrow(MemoryError);
+  });
+});

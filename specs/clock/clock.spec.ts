@@ -452,13 +452,23 @@ describe("trace hash", () => {
     expect(run({ a: [1, "x"], b: 3 }).hash).not.toBe(a.hash);
   });
 
-  it("the hash is SHA-256 over the chain, the record lines and the count, as documented", () => {
+  it("the hash is SHA-256 over the chain, the records' binary encoding and the count, as documented", () => {
     const { clock } = recorder([["dev", "irq"]]);
     clock.schedule(3, "dev", "irq", { v: 1n });
     clock.schedule(4, "dev", "irq", new Uint8Array([0xab]));
     clock.step(10);
-    const text = '[3,"event","dev","irq",0,{"v":{"$big":"1"}}]\n[4,"event","dev","irq",1,{"$hex":"ab"}]\n';
-    const expected = createHash("sha256").update("0".repeat(64)).update(text).update("#2").digest("hex");
+    // The encoding documented in sim/clock/trace.ts, spelled out by hand: tag bytes, u32 LE
+    // lengths and counts, numbers as f64 LE.
+    const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+    const f64 = (n: number) => { const b = Buffer.alloc(8); b.writeDoubleLE(n); return b; };
+    const str = (x: string) => Buffer.concat([Buffer.from([4]), u32(x.length), Buffer.from(x, "latin1")]);
+    const num = (n: number) => Buffer.concat([Buffer.from([3]), f64(n)]);
+    const rec = (at: number, ...fields: Buffer[]) => Buffer.concat([Buffer.from([9]), u32(fields.length), f64(at), str("event"), ...fields]);
+    const bytes = Buffer.concat([
+      rec(3, str("dev"), str("irq"), num(0), Buffer.concat([Buffer.from([8]), u32(1), str("v"), Buffer.from([5]), u32(1), Buffer.from("1")])),
+      rec(4, str("dev"), str("irq"), num(1), Buffer.concat([Buffer.from([6]), u32(1), Buffer.from([0xab])])),
+    ]);
+    const expected = createHash("sha256").update("0".repeat(64)).update(bytes).update("#2").digest("hex");
     expect(clock.trace.hash()).toBe(expected);
     expect(clock.trace.count).toBe(2);
   });
@@ -601,8 +611,9 @@ describe("serialize / restore", () => {
       ["an RNG state that is not a list", (s) => void (s.rng = "abc"), /rng state is not a list/],
       ["no trace", (s) => void delete s.trace, /trace state is not an object/],
       ["a bad trace chain", (s) => void (s.trace.chain = "xyz"), /trace state chain is not 64 lowercase hex digits/],
-      ["a trace tail without its newline", (s) => void (s.trace.tail = '[1,"event"]'), /trace state tail does not end with a newline/],
-      ["a trace tail longer than a block", (s) => void (s.trace.tail = "x".repeat(70_000) + "\n"), /trace state tail is 70001 characters/],
+      ["a trace tail that is neither hex bytes nor text lines", (s) => void (s.trace.tail = '[1,"event"]'), /trace state tail is neither lowercase hex bytes nor text lines ending in a newline/],
+      ["a trace tail longer than a block", (s) => void (s.trace.tail = "00".repeat(70_000)), /trace state tail is 70000 bytes, not less than one block/],
+      ["a trace tail that is not whole records", (s) => void (s.trace.tail = "0900"), /trace state tail byte 0 does not start a record/],
       ["a trace tail with more records than the count", (s) => void (s.trace.count = 0), /trace state tail holds \d+ records but count is 0/],
     ];
 

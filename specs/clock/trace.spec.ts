@@ -1,7 +1,9 @@
 // The trace on its own: record count, listeners, the hash chain across the 64 KiB block boundary,
 // and state round trips (a restored trace continues to the same hash; a bad state is refused).
 import { describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
 import { Trace, checkTraceState, type TraceRecord } from "../../sim/clock/trace.ts";
+import type { Plain } from "../../sim/clock/canonical.ts";
 
 /** Appends records 0..n-1 (each ~1 KiB of text) to `t`. */
 function fill(t: Trace, from: number, to: number): void {
@@ -69,5 +71,78 @@ describe("Trace", () => {
       expect(() => t.setState(bad as never)).toThrow(/invalid trace state: /);
     }
     expect(JSON.stringify(t.getState())).toBe(before);
+  });
+
+  // Records with byte payloads of every size around the block: the hash depends on the records
+  // alone, not on how the run was cut into saved/restored pieces or rewound and replayed.
+  const recs: [number, string, Plain[]][] = Array.from({ length: 120 }, (_, i) => [
+    i * 7,
+    i % 3 ? "event" : "io",
+    [`dev${i % 4}`, i, new Uint8Array(((i * 977) % 7433) + 1).fill(i & 0xff), { k: i % 5 ? 1n : null, z: [true, "ü"] }],
+  ]);
+  const put = (t: Trace, from: number, to: number) => {
+    for (let i = from; i < to; i++) t.record(recs[i]![0], recs[i]![1], ...recs[i]![2]);
+  };
+
+  it("the same records give the same hash however the run was batched, saved, restored or rewound", () => {
+    const whole = new Trace();
+    put(whole, 0, recs.length);
+    for (const cuts of [[0], [1, 2, 3], [9, 10, 60], [17, 18, 19, 20, 119]]) {
+      let t = new Trace();
+      let at = 0;
+      for (const c of [...cuts, recs.length]) {
+        put(t, at, c);
+        at = c;
+        const next = new Trace();
+        next.setState(JSON.parse(JSON.stringify(t.getState())));
+        t = next;
+      }
+      expect(t.hash(), `cuts ${cuts}`).toBe(whole.hash());
+    }
+    // mark, go on with other records, rewind, replay the same ones.
+    const r = new Trace();
+    put(r, 0, 50);
+    const m = r.mark();
+    r.record(1, "io", "something else", new Uint8Array(70_000));
+    r.rewind(m);
+    put(r, 50, recs.length);
+    expect(r.hash()).toBe(whole.hash());
+  });
+
+  it("hashes bytes, not their text: a 64 KiB payload moves the chain on by itself", () => {
+    const t = new Trace();
+    t.record(0, "io", new Uint8Array(1 << 16));
+    expect(t.getState().tail).toBe("");
+    expect(t.getState().chain).not.toBe("0".repeat(64));
+  });
+
+  it("strings that differ only in lone surrogates hash differently; -0 and 0 alike", () => {
+    const h = (...f: Plain[]) => {
+      const t = new Trace();
+      t.record(0, "io", ...f);
+      return t.hash();
+    };
+    expect(h("\ud800")).not.toBe(h("\udc00"));
+    expect(h("\ud800")).not.toBe(h("\ufffd"));
+    expect(h("a\ud800")).not.toBe(h("a"));
+    expect(h(-0)).toBe(h(0));
+    expect(h([1, 2])).not.toBe(h([1], 2));
+    expect(h({ a: 1, b: undefined })).toBe(h({ a: 1 }));
+  });
+
+  it("a state with a tail of text lines (written before the binary trace) still restores", () => {
+    const legacy = { count: 2, chain: "0".repeat(64), tail: '[3,"io","x",{"$hex":"ab"}]\n[4,"io",{"$big":"5"}]\n' };
+    expect(checkTraceState(legacy)).toBeUndefined();
+    const a = new Trace();
+    a.setState(legacy);
+    const b = new Trace();
+    b.record(3, "io", "x", new Uint8Array([0xab]));
+    b.record(4, "io", 5n);
+    expect(a.hash()).toBe(b.hash());
+    expect(a.getState()).toEqual(b.getState());
+  });
+
+  it("the hash of an empty trace is SHA-256 of the zero chain and the count", () => {
+    expect(new Trace().hash()).toBe(createHash("sha256").update("0".repeat(64)).update("#0").digest("hex"));
   });
 });

@@ -288,3 +288,25 @@ describe("byte arrays, flexible arrays and buffers", () => {
     expect(() => c.offsetOf("w")).toThrow(RangeError);
   });
 });
+
+describe("__u16 arrays as typed views", () => {
+  const s_w = struct("s_w", [field("k", u8), field("w", array(u16, 3)), field("z", u8)]);
+  it("decode to a private Uint16Array of the little-endian units; encode takes it or a plain array", () => {
+    const c = codec(s_w);
+    // k at 0, w at 2..7 (u16 alignment), z at 8, size 10.
+    const bytes = new Uint8Array([7, 0, 0x41, 0x00, 0x34, 0x12, 0xff, 0xff, 9, 0]);
+    const r = c.decode(bytes);
+    if (!r.ok) throw new Error(formatDecodeError(r.error));
+    expect(r.value.w).toBeInstanceOf(Uint16Array);
+    expect([...r.value.w]).toEqual([0x41, 0x1234, 0xffff]);
+    bytes[2] = 0x42; // the decoded value is a copy, not a view of the input
+    expect(r.value.w[0]).toBe(0x41);
+    const typed = c.encode({ k: 7, w: Uint16Array.of(0x41, 0x1234, 0xffff), z: 9 });
+    const plain = anyCodec(s_w).encode({ k: 7, w: [0x41, 0x1234, 0xffff], z: 9 });
+    expect([...typed]).toEqual([7, 0, 0x41, 0, 0x34, 0x12, 0xff, 0xff, 9, 0]);
+    expect([...plain]).toEqual([...typed]);
+    // A shorter array leaves the rest zero; a longer one is refused.
+    expect([...c.encode({ k: 0, w: Uint16Array.of(0x0102), z: 0 })]).toEqual([0, 0, 2, 1, 0, 0, 0, 0, 0, 0]);
+    expect(() => c.encode({ k: 0, w: new Uint16Array(4), z: 0 })).toThrow(/w: expected a Uint16Array or an array of at most 3 elements/);
+  });
+});

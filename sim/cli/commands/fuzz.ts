@@ -1,15 +1,16 @@
 // `hvsim fuzz`: structure-aware and byte-level fuzzing of message parsers, in process, against an
 // external program, or (through the device bridge) a real daemon.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { basename, join } from "node:path";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { basename, delimiter, isAbsolute, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { Campaign, inputFor, parseShard, type Finding, type FuzzTarget } from "../../fuzz/engine.ts";
 import { findInProcessTarget, inProcessTargets } from "../../fuzz/all.ts";
-import { execTarget } from "../../targets/exec/fuzz-exec.ts";
+import { execTarget, splitCommand } from "../../targets/exec/fuzz-exec.ts";
 import { Failure, UsageError } from "../errors.ts";
 import { checkOutputDir, checkOutputFile, describeErrno, writeFileAtomic, writeOutput, type Output } from "../output.ts";
 import { plural } from "../text.ts";
+import { executeWatched, loadPlugins, pluginPaths, runWatched } from "./fuzz-watchdog.ts";
 
 interface FuzzOpts {
   runs?: string;
@@ -32,11 +33,56 @@ function int(v: string | undefined, name: string, min = 0): number | undefined {
   return n;
 }
 
+function isExecutable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Quotes one argument so that splitCommand gives it back. */
+function quoteArg(a: string): string {
+  if (a !== "" && !/[\s'"]/.test(a)) return a;
+  return a.includes("'") ? `"${a}"` : `'${a}'`;
+}
+
+/**
+ * The exec: command with its program made absolute (found relative to the current directory, or
+ * on PATH when it has no slash), so that a finding's sidecar replays from any directory. A missing
+ * command or program is a usage error.
+ */
+export function resolveExecCommand(command: string, cwd = process.cwd()): string {
+  let argv: string[];
+  try {
+    argv = splitCommand(command);
+  } catch (e) {
+    throw new UsageError(`exec: ${(e as Error).message}`);
+  }
+  if (!argv.length || !argv[0]) throw new UsageError("exec: needs a command, e.g. exec:./parser @@");
+  const prog = argv[0];
+  let found: string | undefined;
+  if (prog.includes("/")) {
+    const p = isAbsolute(prog) ? prog : resolve(cwd, prog);
+    if (isExecutable(p)) found = p;
+  } else {
+    for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+      if (dir && isExecutable(join(dir, prog))) {
+        found = prog; // on PATH: kept by name, found the same way on replay
+        break;
+      }
+    }
+  }
+  if (!found) throw new UsageError(`exec: program not found or not executable: ${prog}${prog.includes("/") ? ` (relative to ${cwd})` : " (not on PATH)"}`);
+  return [found, ...argv.slice(1)].map(quoteArg).join(" ");
+}
+
 function makeTarget(name: string, opts: FuzzOpts): FuzzTarget {
   if (name.startsWith("exec:")) {
     const like = opts.like ? findInProcessTarget(opts.like) : undefined;
     if (opts.like && !like) throw new UsageError(`--like: unknown target '${opts.like}'`);
-    return execTarget(name.slice(5), { timeoutMs: int(opts.timeout, "--timeout", 1), ...(like ? { like } : {}) });
+    return execTarget(resolveExecCommand(name.slice(5)), { timeoutMs: int(opts.timeout, "--timeout", 1), ...(like ? { like } : {}) });
   }
   if (name.startsWith("hv-daemon:")) {
     throw new Failure(`${name}: fuzzing a real daemon through the device bridge is not available in this build (see the README's fuzzing section)`, 2);
@@ -109,7 +155,12 @@ function corpusDir(d: string): void {
 const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 60);
 const sha = (b: Uint8Array) => createHash("sha1").update(b).digest("hex");
 
-function saveFinding(dir: string, f: Finding): string {
+/** Every parameter the input generator depends on, so that --replay can regenerate the input. */
+interface GeneratorParams {
+  readonly like?: string;
+}
+
+function saveFinding(dir: string, f: Finding, gen: GeneratorParams = {}): string {
   const d = join(dir, safe(f.target));
   corpusDir(d);
   const id = `${f.verdict.kind}-${sha(f.minimized).slice(0, 12)}`;
@@ -124,6 +175,7 @@ function saveFinding(dir: string, f: Finding): string {
     message: f.verdict.message,
     mode: f.mode,
     mutations: f.ops,
+    generator: { target: f.target, seed: f.seed, run: f.run, shard: f.shard, like: gen.like ?? null },
     originalSha1: sha(f.input),
     minimizedSha1: sha(f.minimized),
     replay: `hvsim fuzz --replay ${join(d, `${id}.bin`)}`,
@@ -155,7 +207,7 @@ async function replay(file: string, opts: FuzzOpts, targetArg: string | undefine
   if (!existsSync(file)) throw new Failure(`no such file: ${file}`);
   if (!statSync(file).isFile()) throw new UsageError(`--replay ${file}: not a file`, false);
   const metaFile = file.replace(/(\.orig)?\.bin$/, ".json");
-  let meta: { target: string; seed: number; run: number; originalSha1?: string } | undefined;
+  let meta: { target: string; seed: number; run: number; originalSha1?: string; generator?: { like?: string | null } } | undefined;
   if (existsSync(metaFile)) {
     try {
       meta = JSON.parse(readFileSync(metaFile, "utf8")) as typeof meta;
@@ -167,13 +219,16 @@ async function replay(file: string, opts: FuzzOpts, targetArg: string | undefine
   if (!name) throw new UsageError(`--replay: name the target (no ${basename(metaFile)} beside the input)`);
   const input = new Uint8Array(readFileSync(file));
   if (name.startsWith("hv-daemon:")) return replayDaemon(name, input, opts);
-  const target = makeTarget(name, opts);
+  // The generator parameters the campaign used (--like given again on the command line wins).
+  const like = opts.like ?? meta?.generator?.like ?? undefined;
+  const target = makeTarget(name, { ...opts, ...(like ? { like } : {}) });
   if (meta && meta.originalSha1) {
     const regenerated = inputFor(target, meta.seed, meta.run).bytes;
     const same = sha(regenerated) === meta.originalSha1;
     process.stdout.write(`seed ${meta.seed} run ${meta.run} regenerates the original input: ${same ? "yes" : "NO (the generator changed)"}\n`);
   }
-  const v = target.execute(input);
+  const limit = int(opts.timeout, "--timeout", 1)!;
+  const v = name.startsWith("exec:") ? target.execute(input) : await executeWatched(target, input, limit);
   target.close?.();
   if (v) {
     process.stdout.write(`${name}: ${input.length}-byte input still fails: ${v.kind}: ${v.message}\n`);
@@ -196,13 +251,15 @@ export function register(program: Command): void {
     .option("--shard <i/n>", "run only inputs k with k mod n = i (disjoint shards for a CI matrix)", "0/1")
     .option("--replay <file>", "run one saved input again (its .json sidecar names target, seed and run)")
     .option("--like <target>", "with exec:, draw structure-aware inputs like this in-process target")
-    .option("--timeout <ms>", "with exec:, per-input time limit; longer is a hang finding", "2000")
+    .option("--timeout <ms>", "per-input time limit; an input still running after it is a hang finding (in-process targets run in a watched worker thread)", "2000")
     .option("--json <file>", "write a machine-readable summary ('-': standard output)")
     .option("--list", "list the in-process targets")
     .addHelpText(
       "after",
       `
 Exit status: 0 no findings, 1 findings (or a replayed input still fails), 2 usage error.
+Findings and the summary go to stdout; progress goes to stderr (a live line on a TTY, else a
+heartbeat line every 10 s).
 
 Examples:
   $ npx hvsim fuzz --list
@@ -227,6 +284,7 @@ names target, seed and run).`,
         process.stdout.write("exec:<command>           an external program, input on stdin or as a file via @@\n");
         return;
       }
+      await loadPlugins(pluginPaths());
       if (opts.replay) return await replay(opts.replay, opts, targetArg);
       if (!targetArg) throw new UsageError("name a target (see 'hvsim fuzz --list')");
       const jsonOut = opts.json !== undefined ? checkOutputFile(opts.json, "--json") : undefined;
@@ -239,8 +297,10 @@ names target, seed and run).`,
       const exportN = int(opts.export, "--export")!;
       if (targetArg.startsWith("hv-daemon:")) return fuzzDaemon(targetArg, opts, jsonOut, { seed, shard, time, runs: int(opts.runs, "--runs", 1) ?? (time === undefined ? 1000 : Number.MAX_SAFE_INTEGER) });
       const target = makeTarget(targetArg, opts);
-      const campaign = new Campaign(target, seed, shard);
+      const limitMs = int(opts.timeout, "--timeout", 1)!;
+      const gen: GeneratorParams = opts.like ? { like: opts.like } : {};
       const tty = process.stderr.isTTY && !process.env.CI;
+      const heartbeatMs = Number(process.env.HVSIM_HEARTBEAT_MS) > 0 ? Number(process.env.HVSIM_HEARTBEAT_MS) : 10_000;
       let stop = false;
       const onSig = () => (stop = true);
       process.once("SIGINT", onSig);
@@ -257,26 +317,45 @@ names target, seed and run).`,
         }
       }
       say(jsonOut, `fuzz ${target.name}: seed ${seed}, shard ${shard.index}/${shard.count}, ${time !== undefined ? `${time} s` : plural(runs, "input")}\n`);
+      const findings: Finding[] = [];
+      const report = (f: Finding) => {
+        findings.push(f);
+        const where = opts.corpus ? saveFinding(opts.corpus, f, gen) : undefined;
+        if (where) saved.push(where);
+        if (tty) process.stderr.write("\r\x1b[K");
+        const seedNote = f.verdict.kind === "hang" ? `, seed ${f.seed}` : "";
+        say(jsonOut, `finding: ${f.verdict.kind}: ${f.verdict.message} (run ${f.run}${seedNote}, ${f.input.length} -> ${plural(f.minimized.length, "byte")})${where ? ` saved ${where}` : ""}\n`);
+      };
+      /** Progress on stderr only: a live line on a TTY, else a heartbeat every heartbeatMs. */
+      const progress = (execs: number) => {
+        const now = performance.now();
+        const rate = Math.round(execs / Math.max((now - start) / 1000, 1e-9));
+        if (tty) process.stderr.write(`\r\x1b[K${target.name}: ${plural(execs, "exec")}, ${rate} execs/s, ${plural(findings.length, "finding")}`);
+        else if (now - lastReport >= heartbeatMs) {
+          lastReport = now;
+          process.stderr.write(`progress: ${plural(execs, "exec")}, ${rate} execs/s, ${plural(findings.length, "finding")}\n`);
+        }
+      };
+      let execs = 0;
+      let restarts = 0;
       try {
-        while (!stop && campaign.execs < runs && performance.now() < deadline) {
-          const sliceEnd = performance.now() + 50;
-          while (campaign.execs < runs && performance.now() < sliceEnd) {
-            const f = campaign.next();
-            if (f) {
-              const where = opts.corpus ? saveFinding(opts.corpus, f) : undefined;
-              if (where) saved.push(where);
-              if (tty) process.stderr.write("\r\x1b[K");
-              say(jsonOut, `finding: ${f.verdict.kind}: ${f.verdict.message} (run ${f.run}, ${f.input.length} -> ${plural(f.minimized.length, "byte")})${where ? ` saved ${where}` : ""}\n`);
+        if (targetArg.startsWith("exec:")) {
+          // One process per input: exec targets have their own time limit (spawnSync's timeout).
+          const campaign = new Campaign(target, seed, shard);
+          while (!stop && campaign.execs < runs && performance.now() < deadline) {
+            const sliceEnd = performance.now() + 50;
+            while (campaign.execs < runs && performance.now() < sliceEnd) {
+              const f = campaign.next();
+              if (f) report(f);
             }
+            await new Promise((r) => setImmediate(r));
+            progress(campaign.execs);
           }
-          await new Promise((r) => setImmediate(r));
-          const now = performance.now();
-          const rate = Math.round(campaign.execs / ((now - start) / 1000));
-          if (tty) process.stderr.write(`\r\x1b[K${target.name}: ${plural(campaign.execs, "exec")}, ${rate} execs/s, ${plural(campaign.findings.length, "finding")}`);
-          else if (now - lastReport > 10_000) {
-            lastReport = now;
-            say(jsonOut, `progress: ${plural(campaign.execs, "exec")}, ${rate} execs/s, ${plural(campaign.findings.length, "finding")}\n`);
-          }
+          execs = campaign.execs;
+        } else {
+          const r = await runWatched({ target, seed, shard, runs, limitMs, deadline, shouldStop: () => stop, onFinding: report, onProgress: progress });
+          execs = r.execs;
+          restarts = r.restarts;
         }
       } finally {
         process.removeListener("SIGINT", onSig);
@@ -288,14 +367,17 @@ names target, seed and run).`,
         target: target.name,
         seed,
         shard: `${shard.index}/${shard.count}`,
-        execs: campaign.execs,
+        generator: { like: opts.like ?? null },
+        execs,
         seconds: Number(secs.toFixed(3)),
-        execsPerSecond: Math.round(campaign.execs / Math.max(secs, 1e-9)),
-        findings: campaign.findings.map((f) => ({ kind: f.verdict.kind, message: f.verdict.message, run: f.run, bytes: f.minimized.length })),
+        execsPerSecond: Math.round(execs / Math.max(secs, 1e-9)),
+        timeoutMs: limitMs,
+        workerRestarts: restarts,
+        findings: findings.map((f) => ({ kind: f.verdict.kind, message: f.verdict.message, seed: f.seed, run: f.run, bytes: f.minimized.length })),
         saved,
         interrupted: stop,
       };
-      process.exitCode = campaign.findings.length ? 1 : 0;
+      process.exitCode = findings.length ? 1 : 0;
       say(jsonOut, `${stop ? "stopped: " : ""}${plural(summary.execs, "exec")} in ${summary.seconds} s (${summary.execsPerSecond} execs/s), ${plural(summary.findings.length, "finding")}\n`);
       if (jsonOut) writeOutput(jsonOut, JSON.stringify(summary, null, 2) + "\n");
     });
