@@ -6,7 +6,7 @@ import { describe, it } from "vitest";
 import fc from "fast-check";
 import { bench, benchOf, refAcpi, refBhyve, refDueNs, refNsToSbt, refQemu, refTicks, REF_FREQ_SBT } from "../../specs/pmtimer/reference.ts";
 import { findAcpiPm } from "../../sim/devices/pmtimer/acpi-pm.ts";
-import { pmTicks, pmTicksToNs, bhyveTicks, subSecondSbt } from "../../sim/devices/pmtimer/ticks.ts";
+import { pmTicks, pmTicksToNs, bhyveTicks, nstosbt } from "../../sim/devices/pmtimer/ticks.ts";
 import type { PmTimer } from "../../sim/devices/pmtimer/pmtimer.ts";
 
 const MAX = Number.MAX_SAFE_INTEGER; // 2^53 - 1
@@ -41,11 +41,27 @@ describe("PM timer arithmetic is exact for every ns in [0, 2^53)", () => {
       }),
       { numRuns: 20_000 },
     );
+    // nstosbt, C semantics included for negative uptimes (a destination VM older than the bench's time).
+    const signedNs = fc.oneof(anyNs, anyNs.map((n) => -n), fc.integer({ min: -5_000_000, max: 5_000_000 }));
+    fc.assert(
+      fc.property(signedNs, (ns) => {
+        const p = nstosbt(ns);
+        return p.frac >= 0 && p.frac < 2 ** 32 && BigInt(p.sec) * (1n << 32n) + BigInt(p.frac) === refNsToSbt(BigInt(ns));
+      }),
+      { numRuns: 20_000 },
+    );
+    // vpmtmr's (nstosbt(now) - nstosbt(base)) / freq_sbt, C division, any order of the two times.
+    fc.assert(
+      fc.property(signedNs, signedNs, (now, base) => {
+        const want = (refNsToSbt(BigInt(now)) - refNsToSbt(BigInt(base))) / REF_FREQ_SBT;
+        return BigInt(bhyveTicks(now, base)) === want;
+      }),
+      { numRuns: 20_000 },
+    );
     fc.assert(
       fc.property(fc.integer({ min: 0, max: Number(refTicks(BigInt(MAX))) }), (t) => BigInt(pmTicksToNs(t)) === refDueNs(BigInt(t))),
       { numRuns: 20_000 },
     );
-    fc.assert(fc.property(fc.integer({ min: 0, max: 999_999_999 }), (r) => BigInt(subSecondSbt(r)) === ((BigInt(r) * 9223372037n + 0x7fffffffn) >> 31n)), { numRuns: 20_000 });
   });
 
   for (const c of counters()) {
@@ -81,6 +97,22 @@ describe("PM timer arithmetic is exact for every ns in [0, 2^53)", () => {
       );
     });
   }
+
+  it("bhyve after a restore: reads with any baseuptime (state.baseNs) equal vpmtmr's two-conversion formula, cached or not", () => {
+    const t = bench("bhyve").device<PmTimer>("pmtimer");
+    fc.assert(
+      fc.property(fc.integer({ min: -1_000_000_000_000, max: 2 ** 52 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.array(fc.integer({ min: 0, max: 3_000_000_000 }), { minLength: 1, maxLength: 50 }), (base, baseval, steps) => {
+        t.state = { baseNs: base, baseval };
+        let now = Math.max(0, base);
+        for (const d of steps) {
+          now += d;
+          if (BigInt(t.counterAt(now)) !== refBhyve(BigInt(now), BigInt(base), BigInt(baseval))) return false;
+        }
+        return true;
+      }),
+      { numRuns: 2_000 },
+    );
+  });
 
   it("bhyve repeats exactly every 1199 s; qemu/acpi advance exactly 3579545 ticks per second", () => {
     const cs = counters();

@@ -6,6 +6,11 @@
 // (checked on QEMU 7.2: `inl 0x67f` with the ACPI PM block at 0x680 reads 0x000001ff). Every
 // access, claimed or not, appends a trace record; a device may refuse an access (IoFault), which
 // is recorded too and reaches the caller the way a failed VM exit would.
+//
+// A machine can instead give its unclaimed ports a default handler (setDefault), as bhyve's user
+// space does (usr.sbin/bhyve/inout.c: default_inout on every port no handler registered). Then
+// an access goes whole to whoever handles its first port — the kernel's ioport_handler[port],
+// else user space's inout_handlers[port] — with no cutting into pieces.
 import type { Clock } from "../clock/clock.ts";
 
 export type IoSize = 1 | 2 | 4;
@@ -49,8 +54,17 @@ function checkPort(port: number): number {
 export class PortBus {
   private readonly regions: (PortRegion | undefined)[] = [];
   private readonly slot = new Int32Array(0x10000).fill(-1);
+  private fallback: { owner: string; handler: PortHandler } | undefined;
 
   constructor(private readonly clock: Clock) {}
+
+  /**
+   * Routes every access whose first port is unclaimed to `handler` (whole, not in pieces) and
+   * records `owner` for it; undefined restores the default (all ones, writes ignored, QEMU's pieces).
+   */
+  setDefault(owner: string, handler: PortHandler | undefined): void {
+    this.fallback = handler ? { owner, handler } : undefined;
+  }
 
   /** Claims [base, base+length) for `owner`; overlapping an existing claim is an error. */
   claim(base: number, length: number, owner: string, handler: PortHandler): void {
@@ -115,6 +129,7 @@ export class PortBus {
     checkIoSize(size);
     const r = this.slot[port]!;
     const now = this.clock.now;
+    if (r < 0 && this.fallback) return this.defaultIn(port, size);
     if (r < 0) {
       const spill = this.spillOwner(port, size);
       if (spill === undefined) {
@@ -155,6 +170,7 @@ export class PortBus {
     }
     const r = this.slot[port]!;
     const now = this.clock.now;
+    if (r < 0 && this.fallback) return this.defaultOut(port, size, value);
     if (r < 0) {
       const spill = this.spillOwner(port, size);
       if (spill !== undefined) {
@@ -178,5 +194,32 @@ export class PortBus {
       throw e;
     }
     this.clock.trace.record(now, "io", "out", port, size, value, reg.owner);
+  }
+
+  private defaultIn(port: number, size: IoSize): number {
+    const { owner, handler } = this.fallback!;
+    const now = this.clock.now;
+    let v: number;
+    try {
+      v = handler.read(port, size);
+    } catch (e) {
+      if (e instanceof IoFault) this.clock.trace.record(now, "io-fault", "in", port, size, e.errno, owner);
+      throw e;
+    }
+    v = size === 4 ? v >>> 0 : v & ONES[size];
+    this.clock.trace.record(now, "io", "in", port, size, v, owner);
+    return v;
+  }
+
+  private defaultOut(port: number, size: IoSize, value: number): void {
+    const { owner, handler } = this.fallback!;
+    const now = this.clock.now;
+    try {
+      handler.write(port, size, value);
+    } catch (e) {
+      if (e instanceof IoFault) this.clock.trace.record(now, "io-fault", "out", port, size, e.errno, owner);
+      throw e;
+    }
+    this.clock.trace.record(now, "io", "out", port, size, value, owner);
   }
 }

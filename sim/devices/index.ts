@@ -10,6 +10,7 @@ import { PciHostKind } from "../bus/pci.ts";
 import { AcpiPmKind } from "./pmtimer/acpi-pm.ts";
 import { Ich9LpcKind } from "./pmtimer/ich9-lpc.ts";
 import { PmTimerKind } from "./pmtimer/pmtimer.ts";
+import { BhyveInoutKind } from "./pmtimer/bhyve-inout.ts";
 import { VmmKind } from "./vmm/vmm.ts";
 
 export function defaultKinds(): DeviceKinds {
@@ -26,6 +27,7 @@ export function defaultKinds(): DeviceKinds {
   k.register(AcpiPmKind);
   k.register(Ich9LpcKind);
   k.register(PmTimerKind);
+  k.register(BhyveInoutKind);
   k.register(VmmKind);
   return k;
 }

@@ -23,9 +23,13 @@ export const MACHINES: Record<string, MachineSpec> = {
   },
   bhyve: {
     name: "bhyve",
-    description: "FreeBSD bhyve: the vpmtmr PM timer at 0x408 (32-bit, 4-byte IN only, freq_sbt 1199, upstream restore behaviour)",
+    description: "FreeBSD bhyve: the vpmtmr PM timer at 0x408 (32-bit, 4-byte IN only, freq_sbt 1199, upstream restore behaviour); every other port goes to bhyve's user-space default (all ones; strictIo: bhyve -e)",
     memory: 64 * 1024 * 1024,
-    devices: [{ type: "pmtimer", id: "pmtimer", config: { profile: "bhyve", port: 0x408, restore: "bhyve-upstream" } }],
+    devices: [
+      { type: "pmtimer", id: "pmtimer", config: { profile: "bhyve", port: 0x408, restore: "bhyve-upstream" } },
+      // usr.sbin/bhyve/inout.c default_inout for ports no handler takes; `devices: { inout: { strictIo: true } }` is bhyve -e.
+      { type: "bhyve-inout", id: "inout", config: { strictIo: false } },
+    ],
   },
   "bhyve-host": {
     name: "bhyve-host",

@@ -2,9 +2,9 @@
 // (not from the model's code):
 //  - QEMU hw/acpi/core.c: ticks = muldiv64(ns, 3579545, 1e9) (128-bit product, truncating
 //    division); register = ticks & 0xffffff; TMR_STS due at muldiv64(overflow_time, 1e9, 3579545).
-//  - bhyve sys/amd64/vmm/io/vpmtmr.c: value = baseval + (uptime_sbt - baseuptime_sbt) / freq_sbt,
-//    truncated to 32 bits; freq_sbt = bttosbt(FREQ2BT(3579545)); sys/sys/time.h nstosbt for the
-//    sub-second nanoseconds: ((ns * 9223372037) + 0x7fffffff) >> 31.
+//  - bhyve sys/amd64/vmm/io/vpmtmr.c: value = baseval + (sbinuptime() - baseuptime) / freq_sbt,
+//    truncated to 32 bits; freq_sbt = bttosbt(FREQ2BT(3579545)); both uptimes through FreeBSD
+//    main's nstosbt (sys/sys/time.h), restated below macro by macro.
 //  - The ACPI spec counter: floor(ns * 3579545 / 1e9) mod 2^24 or 2^32 (TMR_VAL_EXT).
 import { Bench, type MachineSpec } from "../../sim/machine/bench.ts";
 import { MACHINES } from "../../sim/machine/machines.ts";
@@ -26,9 +26,31 @@ export const refCrossNs = (ticks: bigint): bigint => (ticks * NS + F - 1n) / F;
 
 /** FREQ2BT then bttosbt, in 64-bit unsigned arithmetic. */
 export const REF_FREQ_SBT: bigint = (((1n << 63n) / F) << 1n) >> 32n;
-/** nstosbt with whole seconds split off (see sim/devices/pmtimer/ticks.ts for why always). */
-export const refNsToSbt = (ns: bigint): bigint => (ns / NS) * (1n << 32n) + ((((ns % NS) * 9223372037n) + 0x7fffffffn) >> 31n);
-export const refBhyve = (deltaNs: bigint, baseval = 0n): bigint => (baseval + refNsToSbt(deltaNs) / REF_FREQ_SBT) & 0xffffffffn;
+// FreeBSD main sys/sys/time.h, in int64_t (BigInt's / and % truncate toward zero, as C's do):
+//   #define SBT_1S ((sbintime_t)1 << 32)
+//   #define __common_powers_of_two(a, b) ((~(a) & ((a) - 1) & ~(b) & ((b) - 1)) + 1)
+//   __stime64_scale32_ceil(x, factor, divisor):
+//       rem = x % divisor; return (x / divisor * factor + (rem * factor + divisor - 1) / divisor)
+//   __stime64_scale64_ceil(x, factor, divisor):
+//       gcd = __common_powers_of_two(factor, divisor); return __stime64_scale32_ceil(x, factor / gcd, divisor / gcd)
+//   SBT_DECLARE_CONVERSION_PAIR(ns, 1000000000): nstosbt(ns) = __stime64_scale64_ceil(ns, SBT_1S, 1000000000)
+export const SBT_1S = 1n << 32n;
+const commonPowersOfTwo = (a: bigint, b: bigint): bigint => (~a & (a - 1n) & ~b & (b - 1n)) + 1n;
+const scale32Ceil = (x: bigint, factor: bigint, divisor: bigint): bigint => {
+  const rem = x % divisor;
+  return (x / divisor) * factor + (rem * factor + divisor - 1n) / divisor;
+};
+const scale64Ceil = (x: bigint, factor: bigint, divisor: bigint): bigint => {
+  const gcd = commonPowersOfTwo(factor, divisor);
+  return scale32Ceil(x, factor / gcd, divisor / gcd);
+};
+/** FreeBSD main's nstosbt. */
+export const refNsToSbt = (ns: bigint): bigint => scale64Ceil(ns, SBT_1S, NS);
+/**
+ * vpmtmr_handler's value: `*val = vpmtmr->baseval + delta / vpmtmr->freq_sbt` with
+ * `delta = now - vpmtmr->baseuptime`, now = sbinuptime() — here both nstosbt of host uptimes.
+ */
+export const refBhyve = (nowNs: bigint, baseNs = 0n, baseval = 0n): bigint => (baseval + (refNsToSbt(nowNs) - refNsToSbt(baseNs)) / REF_FREQ_SBT) & 0xffffffffn;
 
 export function bench(name: string, opts: { seed?: number } = {}): Bench {
   const spec = MACHINES[name];

@@ -1,20 +1,27 @@
 // A stand-alone ACPI PM timer port (X_PM_TMR_BLK): one counter register, profiles bit-exact to
 // their sources (see ticks.ts for the arithmetic):
 //   bhyve  freebsd-src sys/amd64/vmm/io/vpmtmr.c: 32-bit, baseval + (sbinuptime() - baseuptime)
-//          / freq_sbt (freq_sbt = 1199), at IO_PMTMR 0x408. Only a 4-byte IN is accepted; any
-//          other width, and every OUT, makes the handler fail, which bhyve reports as EIO from the
-//          VM_RUN ioctl — here an IoFault("EIO").
+//          / freq_sbt (freq_sbt = 1199), the in-kernel handler of IO_PMTMR 0x408 and of that port
+//          only (sys/amd64/vmm/vmm_ioport.c: ioport_handler[IO_PMTMR] = vpmtmr_handler). It accepts
+//          only a 4-byte IN (`if (!in || bytes != 4) return (-1);`); any other width, and every OUT,
+//          makes emulate_inout_port return EIO from the VM_RUN ioctl — here an IoFault("EIO").
+//          Ports 0x409-0x40b have no kernel handler: their accesses go to bhyve's user space
+//          (the bhyve-inout device, bhyve-inout.ts), so this profile claims 0x408 alone.
 //   qemu   the QEMU counter without its PM register block: muldiv64(ns, 3579545, 1e9) & 0xffffff
 //          (accesses as QEMU's acpi-tmr region: any width, low bytes of the counter).
 //   acpi   the ideal counter floor(ns * 3579545 / 1e9), 24 bits, or 32 with the FADT's
 //          TMR_VAL_EXT flag (config tmrValExt); byte lanes for narrower reads; writes ignored.
 //
-// State (v1): { baseNs, baseval }. The counter is (baseval + ticks(now - baseNs)) mod 2^bits —
-// baseNs is the virtual time the counter was (re)based at (bhyve's baseuptime), 0 at creation.
+// State (v1): { baseNs, baseval }. The counter is baseval + ticks(baseNs -> now) mod 2^bits —
+// baseNs is the virtual time the counter was (re)based at (bhyve's baseuptime, a host uptime in
+// ns; bhyve converts it and now separately, see bhyveTicks), 0 at creation.
 //
-// Restore (afterRestore with fromSnapshot) follows the `restore` option:
-//   monotonic       resume from the value at save: baseval = the counter at the restored time (the
-//                   snapshot's time), baseNs = now. A downstream bhyve fix does exactly this.
+// Restore (afterRestore with fromSnapshot) follows the `restore` option. A restore brings back the
+// clock of the save, so the two policies are:
+//   monotonic       the state is kept as saved: the counter continues exactly as if the run had
+//                   not been interrupted, sub-tick remainder included. (A downstream bhyve fix
+//                   saves the current value and re-bases baseuptime at the restore; that drops the
+//                   sub-tick remainder, at most one tick, and is not modelled separately.)
 //   bhyve-upstream  bhyve saves only baseval (always 0) and never re-bases baseuptime, so after a
 //                   restore the counter counts from when the destination VM was created:
 //                   baseNs = now - restoreUptimeNs (the destination VM's uptime at restore,
@@ -79,7 +86,8 @@ export class PmTimer implements Device<PmTimerState> {
     if (!Number.isSafeInteger(this.restoreUptimeNs) || this.restoreUptimeNs < 0) throw new Error(`pmtimer: restoreUptimeNs must be a non-negative integer, got ${cfg.restoreUptimeNs}`);
     this.state.baseNs = bench.now;
     this.counterAt = this.makeCounter();
-    bench.ports.claim(this.port, 4, id, {
+    // vmm_ioport.c dispatches on the first port of an access: bhyve handles IO_PMTMR alone.
+    bench.ports.claim(this.port, profile === "bhyve" ? 1 : 4, id, {
       read: (port, size) => this.read(port, size),
       write: (port, size) => this.write(port, size),
     });
@@ -90,7 +98,7 @@ export class PmTimer implements Device<PmTimerState> {
     // because a restore replaces it wholesale.
     if (this.profile === "bhyve") {
       const c = new BhyveTickCache();
-      return (ns) => (this.state.baseval + c.ticks(ns - this.state.baseNs)) >>> 0;
+      return (ns) => (this.state.baseval + c.ticks(ns, this.state.baseNs)) >>> 0;
     }
     const c = new PmTickCache();
     if (this.bits === 32) return (ns) => (this.state.baseval + c.ticks(ns - this.state.baseNs)) >>> 0;
@@ -103,12 +111,12 @@ export class PmTimer implements Device<PmTimerState> {
   }
 
   private read(port: number, size: IoSize): number {
-    const off = port - this.port;
     if (this.profile === "bhyve") {
       // vpmtmr_handler: `if (!in || bytes != 4) return (-1);`
-      if (size !== 4 || off !== 0) throw new IoFault("EIO", `bhyve vpmtmr: ${size}-byte IN at 0x${port.toString(16)} refused (only a 4-byte IN at 0x${this.port.toString(16)})`);
+      if (size !== 4) throw new IoFault("EIO", `bhyve vpmtmr: ${size}-byte IN at 0x${port.toString(16)} refused (only a 4-byte IN)`);
       return this.counter();
     }
+    const off = port - this.port;
     const v = this.counter();
     if (this.profile === "qemu") return v % 2 ** (8 * size); // acpi-tmr: the handler ignores the offset
     return Math.floor(v / 2 ** (8 * off)) % 2 ** (8 * size);
@@ -121,11 +129,8 @@ export class PmTimer implements Device<PmTimerState> {
   afterRestore(_bench: Bench, info: RestoreInfo): void {
     if (!info.fromSnapshot) return;
     const now = this.bench.clock.now;
-    if (this.restorePolicy === "monotonic") {
-      this.state = { baseNs: now, baseval: this.counterAt(now) };
-    } else {
-      this.state = { baseNs: now - this.restoreUptimeNs, baseval: this.state.baseval };
-    }
+    // monotonic: nothing to do — the saved state at the saved time continues exactly.
+    if (this.restorePolicy === "bhyve-upstream") this.state = { baseNs: now - this.restoreUptimeNs, baseval: this.state.baseval };
   }
 }
 

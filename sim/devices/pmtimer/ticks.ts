@@ -19,7 +19,6 @@
 /** ACPI PM timer frequency (ACPI spec; bhyve PMTMR_FREQ, QEMU PM_TIMER_FREQUENCY). */
 export const PMTMR_FREQ = 3_579_545;
 export const NS_PER_SEC = 1_000_000_000;
-const TWO31 = 2 ** 31;
 const TWO32 = 2 ** 32;
 
 // ---------------------------------------------------------------------------------------------
@@ -73,13 +72,35 @@ export class PmTickCache {
 
 // ---------------------------------------------------------------------------------------------
 // bhyve (freebsd-src sys/amd64/vmm/io/vpmtmr.c): the counter is
-//   baseval + (sbinuptime() - baseuptime) / freq_sbt, truncated to uint32,
-// with sbintime_t a 32.32 fixed-point count of seconds and freq_sbt the period of one tick in
-// sbintime, computed at VM creation as FREQ2BT(PMTMR_FREQ, &bt); freq_sbt = bttosbt(bt):
+//   baseval + (sbinuptime() - baseuptime) / freq_sbt, truncated to uint32          (vpmtmr_handler)
+// with sbintime_t a signed 32.32 fixed-point count of seconds and freq_sbt the period of one tick
+// in sbintime, computed at VM creation as FREQ2BT(PMTMR_FREQ, &bt); freq_sbt = bttosbt(bt):
 //   FREQ2BT: bt.sec = 0; bt.frac = ((uint64_t)0x8000000000000000 / freq) << 1
 //   bttosbt: (bt.sec << 32) + (bt.frac >> 32)
 // The division truncates 1199.86 to 1199, so the counter runs at 2^32 / 1199 Hz and wraps every
-// 2^32 * 1199 sbt = exactly 1199 s.
+// 2^32 * 1199 sbt = exactly 1199 s. Note the difference of two converted times: after a restore
+// baseuptime is not at 0, and (S(now) - S(base)) / 1199 is not S(now - base) / 1199.
+//
+// Both times are host uptimes. The bench has nanoseconds, so a host uptime of t ns is the sbintime
+// FreeBSD main's nstosbt(t) gives (sys/sys/time.h): SBT_DECLARE_CONVERSION_PAIR(ns, 1000000000)
+// defines nstosbt(ns) = __stime64_scale64_ceil(ns, SBT_1S, 1000000000), which divides factor and
+// divisor by their common power of two (__common_powers_of_two: 2^9) and calls
+// __stime64_scale32_ceil(ns, 2^23, 1953125):
+//   rem = ns % 1953125;  ns / 1953125 * 2^23 + (rem * 2^23 + 1953125 - 1) / 1953125
+// in int64_t arithmetic (C division truncates toward zero). For ns >= 0 that is exactly
+// ceil(ns * 2^32 / 1e9), the smallest sbintime not below ns (so sbttons(nstosbt(ns)) == ns).
+// FreeBSD 12-14 computed ((ns % 1e9) * 9223372037 + 0x7fffffff) >> 31 for the sub-second part (its
+// rounded-up constant makes it one sbintime high where ceil is exact or nearly so — a tick early one
+// ns before some counter steps) and split whole seconds only from SBT_1S = 2^32 ns on, so its
+// 64-bit product wraps between about 2.0e9 and 2^32 ns. Only main's conversion is modelled.
+// Host uptimes below 0 (a bhyve-upstream restore on a destination VM older than the bench's
+// time) take the C formula as written: for ns < 0 it is not ceil (trunc toward zero, then + 1 when
+// inexact), and this code follows it.
+//
+// For exactness with doubles: S(t) = sec * 2^32 + frac with sec = floor(t / 1e9) and
+// frac = ceil((t mod 1e9) * 2^23 / 1953125) (the whole seconds are exact: 1e9 * 2^23 / 1953125 =
+// 2^32); (t mod 1e9) * 2^23 < 8.39e15 < 2^53. Then with 2^32 = Q * 1199 + R and
+// S(now) - S(base) = ds * 2^32 + df:   floor(delta / 1199) = ds * Q + floor((ds * R + df) / 1199).
 
 /** bhyve's freq_sbt for PMTMR_FREQ, computed the way vpmtmr_init does (FREQ2BT, then bttosbt). */
 export const BHYVE_FREQ_SBT: number = (() => {
@@ -88,87 +109,98 @@ export const BHYVE_FREQ_SBT: number = (() => {
   return Number((sec << 32n) + (frac >> 32n));
 })();
 
-// ns -> sbintime. bhyve reads sbinuptime() directly; the bench has nanoseconds, so the host's
-// uptime since the counter's base is converted the way FreeBSD's nstosbt() (sys/sys/time.h)
-// converts nanoseconds: whole seconds become sec << 32, and the remaining r < 1e9 ns become
-//   ((r * 9223372037) + 0x7fffffff) >> 31          (64-bit unsigned arithmetic)
-// where 9223372037 = ceil(2^63 / 1e9): r * 2^32 / 1e9 computed with a rounded-up constant and
-// rounded up, so that sbttons(nstosbt(x)) == x. Upstream only splits off whole seconds when
-// ns >= SBT_1S (2^32, i.e. 4.29 s); between 1e9 and 2^32 ns it feeds the whole value to the
-// multiplication, whose 64-bit product wraps above ~2e9 ns. We always split at whole seconds —
-// the conversion nstosbt is meant to compute, identical to upstream below 1 s and from 2^32 ns on.
-//
-// For an exact result with doubles: C = 9223372037 is never multiplied by the whole r. With
-// r = rh * 2^19 + rl (rl < 2^19, rh < 1908) and P = rh * C = p1 * 2^12 + p0 (p0 < 2^12):
-//   r * C = p1 * 2^31 + p0 * 2^19 + rl * C, so
-//   (r * C + 2^31 - 1) >> 31 = p1 + floor((p0 * 2^19 + rl * C + 2^31 - 1) / 2^31)
-// with P < 1.8e13 and p0 * 2^19 + rl * C + 2^31 < 4.9e15 < 2^53, all exact; the last division is
-// by a power of two (a multiplication by 2^-31, exact).
+/** nstosbt's factor and divisor after __common_powers_of_two: 2^32 / 1e9 = 2^23 / 1953125. */
+export const NSTOSBT_FACTOR = 2 ** 23;
+export const NSTOSBT_DIVISOR = 1_953_125;
+const TWO23 = NSTOSBT_FACTOR;
+const D5 = NSTOSBT_DIVISOR;
 
-/** ceil(2^63 / 1e9), nstosbt's multiplier (computed, not typed: 9223372037). */
-export const NSTOSBT_MUL: number = Number(((1n << 63n) + BigInt(NS_PER_SEC) - 1n) / BigInt(NS_PER_SEC));
-const SPLIT = 2 ** 19;
-const INV_TWO31 = 2 ** -31;
-const ROUND_UP = TWO31 - 1;
-
-/** nstosbt of a sub-second remainder r in [0, 1e9): the fractional sbintime, in [0, 2^32). */
-export function subSecondSbt(r: number): number {
-  const rh = Math.floor(r / SPLIT);
-  const p = rh * NSTOSBT_MUL;
-  const p1 = Math.floor(p / 4096);
-  return p1 + Math.floor(((p - p1 * 4096) * SPLIT + (r - rh * SPLIT) * NSTOSBT_MUL + ROUND_UP) * INV_TWO31);
+/** An sbintime as sec * 2^32 + frac with 0 <= frac < 2^32 (sec may be negative). */
+export interface SbtParts {
+  sec: number;
+  frac: number;
 }
 
-/** 2^32 = Q * freq_sbt + R: lets floor((s * 2^32 + f) / freq_sbt) stay below 2^53. */
+/** FreeBSD main's nstosbt(ns) for an integer ns in (-2^53, 2^53), split into 2^32 parts. */
+export function nstosbt(ns: number): SbtParts {
+  if (ns >= 0) {
+    const sec = Math.floor(ns / NS_PER_SEC);
+    return { sec, frac: Math.floor(((ns - sec * NS_PER_SEC) * TWO23 + D5 - 1) / D5) };
+  }
+  // C: q = ns / 1953125 (toward zero), rem = ns % 1953125 (<= 0), q * 2^23 + (rem * 2^23 + D - 1) / D.
+  const q = Math.ceil(ns / D5); // exact: |ns| < 2^53 and the lemma's bound (|q| + 1 < 2^32)
+  const rem = ns - q * D5;
+  const t = Math.trunc((rem * TWO23 + D5 - 1) / D5); // |numerator| < 1.7e13: exact
+  // q * 2^23 = floor(q / 512) * 2^32 + (q mod 512) * 2^23, then add t and carry.
+  const qh = Math.floor(q / 512);
+  const f = (q - qh * 512) * TWO23 + t;
+  const carry = Math.floor(f / TWO32);
+  return { sec: qh + carry, frac: f - carry * TWO32 };
+}
+
+/** 2^32 = Q * freq_sbt + R: lets floor((ds * 2^32 + df) / freq_sbt) stay below 2^53. */
 const SBT_Q = Math.floor(TWO32 / BHYVE_FREQ_SBT);
 const SBT_R = TWO32 - SBT_Q * BHYVE_FREQ_SBT;
-const WINDOW_DIV = BHYVE_FREQ_SBT * TWO31;
+/** freq_sbt * 1953125: the divisor of the cached read (see BhyveTickCache). */
+const WINDOW_DIV = BHYVE_FREQ_SBT * D5;
 
 /**
- * floor(nstosbt(d) / freq_sbt): bhyve ticks after d ns, d an integer in [0, 2^53). With
- * nstosbt(d) = s * 2^32 + f: floor((s * 2^32 + f) / freq) = s * Q + floor((s * R + f) / freq).
- * Not reduced mod 2^32 (the register truncates).
+ * vpmtmr's `(sbinuptime() - baseuptime) / freq_sbt` with both uptimes from nstosbt: bhyve ticks
+ * between host uptimes baseNs and nowNs (integers in (-2^53, 2^53)), C's int64 division (toward
+ * zero). Not reduced mod 2^32 (the register truncates).
  */
-export function bhyveTicks(d: number): number {
-  const s = Math.floor(d / NS_PER_SEC);
-  const f = subSecondSbt(d - s * NS_PER_SEC);
-  return s * SBT_Q + Math.floor((s * SBT_R + f) / BHYVE_FREQ_SBT);
+export function bhyveTicks(nowNs: number, baseNs = 0): number {
+  const a = nstosbt(nowNs);
+  const b = nstosbt(baseNs);
+  let ds = a.sec - b.sec;
+  let df = a.frac - b.frac;
+  const neg = ds < 0 || (ds === 0 && df < 0);
+  if (neg) {
+    ds = -ds;
+    df = -df;
+  }
+  const q = ds * SBT_Q + Math.floor((ds * SBT_R + df) / BHYVE_FREQ_SBT);
+  return neg ? -q : q;
 }
 
 /**
- * bhyveTicks with the current 2^19-ns window cached (the hot path). A window lies inside one
- * second and is one rh step of subSecondSbt, so with a = s * R + p1 and e = p0 * 2^19 + 2^31 - 1:
- *   ticks = s * Q + floor((a + floor((e + rl * C) / 2^31)) / freq)
- *         = s * Q + floor((a * 2^31 + e + rl * C) / (freq * 2^31))     (floor(floor(z) / n) = floor(z / n))
- *         = s * Q + a1 + floor((a0 * 2^31 + e + rl * C) / (freq * 2^31))   with a = a1 * freq + a0.
- * The last numerator is below 1199 * 2^31 + 2^31 * 2 + 2^19 * C < 4.9e15, so a read inside the
- * window is one multiplication, one division and one floor — the same work as the ideal counter.
+ * bhyveTicks with the current second of `now` cached for one base (the hot path). In second s with
+ * r = now - s * 1e9, S(now) = s * 2^32 + floor((r * 2^23 + D - 1) / D), so with ds = s - base.sec,
+ * a = ds * R - base.frac = a1 * 1199 + a0 (0 <= a0 < 1199):
+ *   ticks = ds * Q + floor((a + floor((r * 2^23 + D - 1) / D)) / 1199)
+ *         = ds * Q + a1 + floor((a0 * D + r * 2^23 + D - 1) / (1199 * D))   (floor(floor(z) / n) = floor(z / n))
+ * The last numerator is below 1199 * D + 2^23 * 1e9 < 8.4e15 < 2^53: one multiplication, one
+ * division and one floor per read. The window starts at the base when the base lies inside it, so
+ * the cached reads never see a negative difference (those take bhyveTicks's C truncation).
  */
 export class BhyveTickCache {
   private lo = 0;
-  private len = 0;
+  private rMin = 1;
+  private rMax = 0;
+  private baseNs = NaN;
   private base = 0;
   private e = 0;
 
-  ticks(d: number): number {
-    const rl = d - this.lo;
-    if (rl >= 0 && rl < this.len) return this.base + Math.floor((this.e + rl * NSTOSBT_MUL) / WINDOW_DIV);
-    return this.refill(d);
+  ticks(now: number, baseNs: number): number {
+    const r = now - this.lo;
+    if (r >= this.rMin && r < this.rMax && baseNs === this.baseNs) return this.base + Math.floor((this.e + r * TWO23) / WINDOW_DIV);
+    return this.refill(now, baseNs);
   }
 
-  private refill(d: number): number {
-    const s = Math.floor(d / NS_PER_SEC);
-    const r = d - s * NS_PER_SEC;
-    const rh = Math.floor(r / SPLIT);
-    const p = rh * NSTOSBT_MUL;
-    const p1 = Math.floor(p / 4096);
-    const a = s * SBT_R + p1;
+  private refill(now: number, baseNs: number): number {
+    if (now < baseNs) return bhyveTicks(now, baseNs);
+    const s = Math.floor(now / NS_PER_SEC);
+    const b = nstosbt(baseNs);
+    const ds = s - b.sec;
+    const a = ds * SBT_R - b.frac;
     const a1 = Math.floor(a / BHYVE_FREQ_SBT);
-    this.lo = s * NS_PER_SEC + rh * SPLIT;
-    this.len = Math.min(SPLIT, NS_PER_SEC - rh * SPLIT);
-    this.base = s * SBT_Q + a1;
-    this.e = (a - a1 * BHYVE_FREQ_SBT) * TWO31 + (p - p1 * 4096) * SPLIT + ROUND_UP;
-    // Not `return this.ticks(d)`: a recursive hot path is not inlined into its callers.
-    return this.base + Math.floor((this.e + (d - this.lo) * NSTOSBT_MUL) / WINDOW_DIV);
+    this.lo = s * NS_PER_SEC;
+    this.rMin = Math.max(0, baseNs - this.lo);
+    this.rMax = NS_PER_SEC;
+    this.baseNs = baseNs;
+    this.base = ds * SBT_Q + a1;
+    this.e = (a - a1 * BHYVE_FREQ_SBT) * D5 + D5 - 1;
+    // Not `return this.ticks(...)`: a recursive hot path is not inlined into its callers.
+    return this.base + Math.floor((this.e + (now - this.lo) * TWO23) / WINDOW_DIV);
   }
 }
