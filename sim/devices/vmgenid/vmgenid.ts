@@ -176,6 +176,8 @@ export class VmgenidDevice implements Device<VmgenidState> {
 export const VmgenidKind: DeviceKind<VmgenidState, VmgenidConfig> = {
   type: "vmgenid",
   stateVersion: 1,
+  // QEMU's post_load writes the destination's own guid property.
+  destinationConfig: ["guid"],
   validate(s: unknown) {
     const o = s as Partial<VmgenidState> | null;
     if (!o || typeof o !== "object") return "not an object";
