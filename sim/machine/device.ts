@@ -3,7 +3,31 @@
 // and clock events by the device's `attach`. A DeviceKind declares the state's version and how to
 // upgrade states written by older versions, so old snapshots keep restoring.
 import type { Plain } from "../clock/canonical.ts";
-import type { Bench } from "./bench.ts";
+import type { Bench, DeviceSpec } from "./bench.ts";
+import type { ClockState } from "../clock/clock.ts";
+
+/** A pending clock event as a snapshot holds it. */
+export type PendingEvent = ClockState["pending"][number];
+
+/**
+ * What a restore is about to install, for a kind's cross-checks (DeviceKind.check): read it, never
+ * change it nor the live bench.
+ */
+export interface RestoreCheck {
+  /** The live bench (its machine description, port claims, devices); not yet changed. */
+  readonly bench: Bench;
+  /** The device being checked and its configuration on the bench's machine. */
+  readonly id: string;
+  readonly spec: DeviceSpec;
+  /** Guest memory size in bytes. */
+  readonly memorySize: number;
+  /** The snapshot's clock state (time, pending events). */
+  readonly clock: ClockState;
+  /** The pending events of the snapshot's clock addressed to this device. */
+  readonly pending: readonly PendingEvent[];
+  /** Every device's snapshot state (upgraded and valid), by device id. */
+  readonly states: ReadonlyMap<string, Plain>;
+}
 
 export interface DeviceKind<S extends Plain = any, C = any> {
   /** Stable type name stored in snapshots, e.g. "pmtimer". */
@@ -14,6 +38,18 @@ export interface DeviceKind<S extends Plain = any, C = any> {
   readonly upgrades?: Readonly<Record<number, (old: any) => Plain>>;
   /** Describes what is wrong with a state of the current version, or undefined if it is valid. */
   validate(state: unknown): string | undefined;
+  /**
+   * Configuration keys that are properties of the receiving side of a restore, as in a migration
+   * (vmgenid's `guid`: QEMU's post_load writes the destination's own): they may differ between the
+   * snapshot's machine and the bench's. Every other key must be equal for a restore.
+   */
+  readonly destinationConfig?: readonly string[];
+  /**
+   * Cross-checks a valid state against the machine and the snapshot's clock before a restore
+   * touches anything: guest addresses inside memory, ports it will claim free, the clock events
+   * its handles name pending (and no stray ones). Describes the first problem, or undefined.
+   */
+  check?(state: any, ctx: RestoreCheck): string | undefined;
   /** Creates the device on `bench` with its configuration: initial state plus wiring. */
   create(bench: Bench, id: string, config: C): Device<S>;
 }

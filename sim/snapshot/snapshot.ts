@@ -18,7 +18,8 @@ import { fromJSONValue, toJSONValue, type Plain } from "../clock/canonical.ts";
 import { validateClockState, type ClockState } from "../clock/clock.ts";
 import { PAGE_SIZE } from "../memory/memory.ts";
 import type { Bench, MachineSpec } from "../machine/bench.ts";
-import { upgradeState } from "../machine/device.ts";
+import { upgradeState, type PendingEvent } from "../machine/device.ts";
+import { MachineChunkSchema, IrqChunkSchema, schemaIssue, specDifference } from "./schema.ts";
 import {
   checksum, encodeContainer, fail, HEADER_SIZE, MAGIC, parseContainer, readManifest, verifyChunk, type ChecksumAlgorithm,
   type ChunkEntry, type ChunkInput, type EncodedContainer, type Manifest, type Result,
@@ -227,9 +228,10 @@ function decodeChunks(version: number, manifest: Manifest, src: ChunkSource): Re
       const j = parseJson(e, b);
       if (!j.ok) return j;
       if (e.name === "machine") {
-        const m = j.value as { name?: unknown; spec?: { name?: unknown; memory?: unknown; devices?: unknown } } | null;
-        if (!m || typeof m.name !== "string" || !m.spec || m.spec.name !== m.name || !Array.isArray(m.spec.devices)) return fail(e.name, "not a machine description {name, spec}");
-        machine = m as ParsedSnapshot["machine"];
+        const m = MachineChunkSchema.safeParse(j.value);
+        if (!m.success) return fail(e.name, `not a machine description {name, spec}: ${schemaIssue(m.error)}`);
+        if (m.data.spec.name !== m.data.name) return fail(e.name, `not a machine description {name, spec}: spec.name ${JSON.stringify(m.data.spec.name)} differs from name ${JSON.stringify(m.data.name)}`);
+        machine = m.data as unknown as ParsedSnapshot["machine"];
       } else {
         const why = validateClockState(j.value);
         if (why) return fail(e.name, `invalid clock state: ${why}`);
@@ -241,9 +243,9 @@ function decodeChunks(version: number, manifest: Manifest, src: ChunkSource): Re
       if (old) return old;
       const j = parseJson(e, b);
       if (!j.ok) return j;
-      const l = j.value;
-      if (!Array.isArray(l) || !l.every((x) => Number.isSafeInteger(x) && x >= 0) || new Set(l).size !== l.length) return fail(e.name, "not a list of distinct interrupt line numbers");
-      irq = l as number[];
+      const l = IrqChunkSchema.safeParse(j.value);
+      if (!l.success || new Set(l.data).size !== l.data.length) return fail(e.name, "not a list of distinct interrupt line numbers");
+      irq = l.data;
     } else if (e.name.startsWith("device:")) {
       const j = parseJson(e, b);
       if (!j.ok) return j;
@@ -309,11 +311,14 @@ export interface PreparedRestore {
 /**
  * Checks a parsed snapshot against `bench` without changing it: same machine and memory size, the
  * same set of devices (id and type), every device state upgraded to its kind's stateVersion and
- * valid, and a handler on the bench for every pending clock event.
+ * valid, the same machine description (each device's configuration), a handler on the bench for
+ * every pending clock event, and each kind's cross-check of its state against the machine and the
+ * snapshot's clock (DeviceKind.check).
  */
 export function prepareRestore(bench: Bench, s: ParsedSnapshot): Result<PreparedRestore> {
   if (s.machine.name !== bench.machine.name) return fail("machine", `snapshot of machine ${s.machine.name} cannot be restored into machine ${bench.machine.name}`);
   if (s.memory.size !== bench.memory.size) return fail("memory", `guest memory size ${s.memory.size} differs from the bench's ${bench.memory.size}`);
+  if (s.machine.spec.memory !== s.memory.size) return fail("machine", `the machine description says ${s.machine.spec.memory} bytes of guest memory, the memory chunk ${s.memory.size}`);
   const live = new Map(bench.devices().map((d) => [d.id, d]));
   const states = new Map<string, Plain>();
   const upgraded = new Map<string, readonly [number, number]>();
@@ -330,8 +335,28 @@ export function prepareRestore(bench: Bench, s: ParsedSnapshot): Result<Prepared
   for (const id of live.keys()) {
     if (!states.has(id)) return fail(deviceChunkName(id), `missing: machine ${bench.machine.name} has device ${id} (${live.get(id)!.kind.type}) but the snapshot has no state for it`);
   }
+  const diff = specDifference(s.machine.spec, bench.machine, (t) => bench.kinds.get(t)?.destinationConfig ?? []);
+  if (diff) return fail("machine", `snapshot's machine differs from the bench's: ${diff}`);
   for (const p of s.clock.pending) {
     if (!bench.clock.hasHandler(p.target, p.kind)) return fail("clock", `pending event ${p.target}/${p.kind} (seq ${p.seq}) has no handler on this bench`);
+  }
+  // Cross-checks of each state against the machine and the clock it will run with.
+  const pendingByTarget = new Map<string, PendingEvent[]>();
+  for (const p of s.clock.pending) {
+    const l = pendingByTarget.get(p.target);
+    if (l) l.push(p);
+    else pendingByTarget.set(p.target, [p]);
+  }
+  for (const spec of bench.machine.devices) {
+    const d = live.get(spec.id)!;
+    if (!d.kind.check) continue;
+    let why: string | undefined;
+    try {
+      why = d.kind.check(states.get(spec.id), { bench, id: spec.id, spec, memorySize: bench.memory.size, clock: s.clock, pending: pendingByTarget.get(spec.id) ?? [], states });
+    } catch (err) {
+      why = `cannot be checked: ${(err as Error).message}`;
+    }
+    if (why) return fail(deviceChunkName(spec.id), `${d.kind.type} state does not fit this machine: ${why}`);
   }
   return { ok: true, value: { bench, clock: s.clock, memory: s.memory, irq: s.irq, states, upgraded } };
 }

@@ -353,6 +353,22 @@ export const AcpiPmKind: DeviceKind<AcpiPmState, AcpiPmConfig> = {
     if (typeof o.sci !== "boolean") return "sci is not a boolean";
     return undefined;
   },
+  check(s: AcpiPmState, ctx) {
+    const other = ctx.pending.find((p) => p.kind !== "tmr-overflow");
+    if (other) return `pending event ${other.kind} (seq ${other.seq}) is not one this device schedules`;
+    const armed = ctx.pending.filter((p) => p.kind === "tmr-overflow");
+    if (s.timerSeq >= 0) {
+      const ev = armed.find((p) => p.seq === s.timerSeq);
+      if (!ev) return `timerSeq ${s.timerSeq} names no pending tmr-overflow event (TMR_STS would never raise the SCI)`;
+      if (ev.at !== s.timerAt) return `the tmr-overflow event is due at ${ev.at} ns, timerAt says ${s.timerAt}`;
+    }
+    const stray = armed.find((p) => p.seq !== s.timerSeq);
+    if (stray) return `a tmr-overflow event (seq ${stray.seq}) is pending that timerSeq does not name`;
+    // acpi_pm_tmr_update: while TMR_EN is set and TMR_STS clear, the overflow timer is armed.
+    const latched = (s.pm1Sts & TMR_STS) !== 0 || ctx.clock.now >= pmTicksToNs(s.overflowTime);
+    if ((s.pm1En & TMR_EN) !== 0 && !latched && s.timerSeq < 0) return "TMR_EN is set and TMR_STS clear, but no tmr-overflow event is armed";
+    return undefined;
+  },
   create(bench, id, config) {
     return new AcpiPm(id, bench, config);
   },

@@ -17,7 +17,7 @@
 import type { Bench } from "../../machine/bench.ts";
 import type { Device, DeviceKind, RestoreInfo } from "../../machine/device.ts";
 import { configBytesRead, configBytesWrite, findPciHost, PCI_CONFIG_SPACE_SIZE } from "../../bus/pci.ts";
-import { findAcpiPm, type AcpiPm } from "./acpi-pm.ts";
+import { ACPI_PM_BLOCK_SIZE, findAcpiPm, type AcpiPm } from "./acpi-pm.ts";
 
 export const ICH9_LPC_DEV = 0x1f;
 export const ICH9_LPC_FUNC = 0;
@@ -134,6 +134,21 @@ export const Ich9LpcKind: DeviceKind<Ich9LpcState, Ich9LpcConfig> = {
     const o = s as Partial<Ich9LpcState> | null;
     if (!o || typeof o !== "object") return "not an object";
     if (!(o.config instanceof Uint8Array) || o.config.length !== PCI_CONFIG_SPACE_SIZE) return `config is not ${PCI_CONFIG_SPACE_SIZE} bytes`;
+    return undefined;
+  },
+  check(s: Ich9LpcState, ctx) {
+    if (ctx.pending.length) return `pending event ${ctx.pending[0]!.kind} (seq ${ctx.pending[0]!.seq}) is not one this device schedules`;
+    // afterRestore maps the PM block at PMBASE: its ports must be free of every other device.
+    const cntl = s.config[ICH9_LPC_ACPI_CTRL]!;
+    const base = cntl & ICH9_LPC_ACPI_EN ? configBytesRead(s.config, ICH9_LPC_PMBASE, 4) & ICH9_LPC_PMBASE_MASK : 0;
+    if (base === 0) return undefined;
+    const acpiId = (ctx.spec.config as Ich9LpcConfig | undefined)?.acpi ?? "acpi";
+    for (const r of ctx.bench.ports.claims()) {
+      if (r.owner === acpiId) continue;
+      if (r.base < base + ACPI_PM_BLOCK_SIZE && base < r.base + r.length) {
+        return `PMBASE 0x${base.toString(16)} maps the ACPI PM block over ports 0x${Math.max(base, r.base).toString(16)}.. claimed by ${r.owner}`;
+      }
+    }
     return undefined;
   },
   create(bench, id, config) {

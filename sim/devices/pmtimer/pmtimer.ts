@@ -137,6 +137,8 @@ export class PmTimer implements Device<PmTimerState> {
 export const PmTimerKind: DeviceKind<PmTimerState, PmTimerConfig> = {
   type: "pmtimer",
   stateVersion: 1,
+  // The destination VM's uptime at restore is a property of the destination.
+  destinationConfig: ["restoreUptimeNs"],
   validate(s: unknown) {
     const o = s as Partial<PmTimerState> | null;
     if (!o || typeof o !== "object") return "not an object";

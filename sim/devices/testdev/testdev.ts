@@ -127,6 +127,18 @@ export const TestdevKind: DeviceKind<any, TestdevConfig> = {
     if (typeof s.label !== "string") return "label must be a string";
     return undefined;
   },
+  check(s: TestdevState, ctx) {
+    const ticks = ctx.pending.filter((p) => p.kind === "tick");
+    const other = ctx.pending.find((p) => p.kind !== "tick");
+    if (other) return `pending event ${other.kind} (seq ${other.seq}) is not one this device schedules`;
+    // A tick reschedules itself `period` ns on: with period 0 it would run forever at one instant.
+    if (s.timer.period === 0 && (s.timer.seq !== null || ticks.length > 0)) return "timer.period is 0 while a tick is pending (it would re-arm at the same instant forever)";
+    if (s.timer.seq !== null) {
+      if (!ticks.some((p) => p.seq === s.timer.seq)) return `timer.seq ${s.timer.seq} names no pending tick of this device`;
+      if (ticks.length > 1) return `${ticks.length} ticks pending, the state keeps only seq ${s.timer.seq}`;
+    } else if (ticks.length > 1) return `${ticks.length} ticks pending for one timer`;
+    return undefined;
+  },
   create(bench: Bench, id: string, config: TestdevConfig): Device {
     return new TestdevDevice(id, bench, config);
   },

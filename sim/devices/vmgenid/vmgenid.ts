@@ -176,6 +176,8 @@ export class VmgenidDevice implements Device<VmgenidState> {
 export const VmgenidKind: DeviceKind<VmgenidState, VmgenidConfig> = {
   type: "vmgenid",
   stateVersion: 1,
+  // QEMU's post_load writes the destination's own guid property.
+  destinationConfig: ["guid"],
   validate(s: unknown) {
     const o = s as Partial<VmgenidState> | null;
     if (!o || typeof o !== "object") return "not an object";
@@ -186,10 +188,25 @@ export const VmgenidKind: DeviceKind<VmgenidState, VmgenidConfig> = {
     }
     return undefined;
   },
+  check(s: VmgenidState, ctx) {
+    // The restore writes the new GUID's 16 bytes at addr (post_load): they must lie in guest memory.
+    if (s.addr !== 0 && s.addr + 16 > ctx.memorySize) return `addr 0x${s.addr.toString(16)} + 16 bytes lies outside the ${ctx.memorySize}-byte guest memory`;
+    return pendingNotifies(ctx.pending);
+  },
   create(bench, id, config) {
     return new VmgenidDevice(id, bench, config);
   },
 };
+
+/** Pending events for a vmgenid device or driver: only "notify" with a generation number. */
+function pendingNotifies(pending: readonly { seq: number; kind: string; payload: unknown }[]): string | undefined {
+  for (const p of pending) {
+    if (p.kind !== "notify") return `pending event ${p.kind} (seq ${p.seq}) is not one this device schedules`;
+    const g = (p.payload as { generation?: unknown } | null)?.generation;
+    if (!Number.isSafeInteger(g) || (g as number) < 0) return `pending notify (seq ${p.seq}) has no generation number`;
+  }
+  return undefined;
+}
 
 // ---- the guest driver (Linux drivers/virt/vmgenid.c) ----
 
@@ -252,6 +269,11 @@ export const VmgenidDriverKind: DeviceKind<VmgenidDriverState, VmgenidDriverConf
       if (!Number.isSafeInteger(o[k]) || (o[k] as number) < 0) return `${k} is not a non-negative integer`;
     }
     return undefined;
+  },
+  check(s: VmgenidDriverState, ctx) {
+    // A notification re-reads the 16 bytes at addr.
+    if (s.addr !== 0 && s.addr + 16 > ctx.memorySize) return `addr 0x${s.addr.toString(16)} + 16 bytes lies outside the ${ctx.memorySize}-byte guest memory`;
+    return pendingNotifies(ctx.pending);
   },
   create(bench, id, config) {
     return new VmgenidDriver(id, bench, config);

@@ -39,7 +39,7 @@ export type VmmConfigState = {
   maxNameLen: number;
   /** SPECNAMELEN for prep_devname (255 now; 63 in the FreeBSD 12 era). */
   specnamelen: number;
-  /** vmm_init succeeded (else CREATE is ENXIO). */
+  /** vmm_modinit succeeded (else there is no /dev/vmmctl node: open is ENOENT). */
   initialized: boolean;
   /** vm_maxcpu: vCPU ids are valid in [0, maxcpus). */
   maxcpus: number;
@@ -220,7 +220,7 @@ export function initialState(config: Partial<VmmConfigState> = {}): VmmState {
     procs: { "1": { pid: 1, fds: {} } },
     files: {},
     vms: {},
-    devfs: [...new Set([...c.devfsNames, "vmmctl"])].sort(),
+    devfs: [...new Set([...c.devfsNames, ...(c.initialized ? ["vmmctl"] : [])])].sort(),
     ops: {},
     results: {},
     busy: {},
@@ -266,6 +266,7 @@ const CPU_MAXSIZE = 1024;
 
 const C = {
   vm_register: codec(S.vm_register),
+  vm_register_set: codec(S.vm_register_set),
   vm_activate_cpu: codec(S.vm_activate_cpu),
   vm_memseg: codec(S.vm_memseg),
   vm_memseg_12: codec(S.vm_memseg_12),
@@ -349,6 +350,8 @@ export class VmmModel {
     // vmmctl_open and vmmdev_open both start with vmm_priv_check.
     if ((rel === "vmmctl" || rel.startsWith("vmm/")) && this.s.config.jailedWithoutVmm) return this.openFail(path, EPERM);
     if (rel === "vmmctl") {
+      // vmm_handler (MOD_LOAD): when vmm_modinit fails, vmmdev_cleanup destroys the vmmctl node.
+      if (!this.s.config.initialized) return this.openFail(path, ENOENT);
       if (!mode.includes("w")) return this.openFail(path, EPERM);
     } else {
       const v = Object.values(this.s.vms).find((x) => x.devname === rel);
@@ -826,8 +829,11 @@ export class VmmModel {
   // unless every active vCPU is suspended), vm_alloc_memseg (EINVAL for a bad id or length,
   // EEXIST for the same segment again, EINVAL for a different one), vm_get_memseg, and the
   // VM_GET_CPUS / VM_SET_TOPOLOGY checks of vmmdev_ioctl. Simplified: VM_SUSPEND marks every
-  // active vCPU suspended at once (upstream each vCPU does so when it next runs); register numbers
-  // are not checked against VM_REG_LAST; commands without a body here succeed without effect.
+  // active vCPU suspended at once (upstream each vCPU does so when it next runs). Register numbers
+  // are checked as vm_get_register/vm_set_register do (0 <= reg < VM_REG_LAST, else EINVAL) and
+  // register-set counts as vmmdev_ioctl does (count > VM_REG_LAST: EINVAL); the sets' user
+  // pointers are not followed (a set within bounds succeeds without effect), nor are other
+  // commands without a body here.
 
   private execute(vm: VmState, op: OpState, data: Uint8Array): number {
     const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
@@ -835,14 +841,20 @@ export class VmmModel {
     switch (op.name) {
       case "VM_SET_REGISTER": {
         const r = C.vm_register.decode(data);
-        if (!r.ok || r.value.regnum < 0) return EINVAL;
+        if (!r.ok || r.value.regnum < 0 || r.value.regnum >= S.VM_REG_LAST) return EINVAL;
         vcpu!.regs[key(r.value.regnum)] = r.value.regval.toString();
         return 0;
       }
       case "VM_GET_REGISTER": {
         const r = C.vm_register.decode(data);
-        if (!r.ok || r.value.regnum < 0) return EINVAL;
+        if (!r.ok || r.value.regnum < 0 || r.value.regnum >= S.VM_REG_LAST) return EINVAL;
         dv.setBigUint64(C.vm_register.offsetOf("regval"), BigInt(vcpu!.regs[key(r.value.regnum)] ?? "0"), true);
+        return 0;
+      }
+      case "VM_GET_REGISTER_SET":
+      case "VM_SET_REGISTER_SET": {
+        const r = C.vm_register_set.decode(data);
+        if (!r.ok || r.value.count > S.VM_REG_LAST) return EINVAL;
         return 0;
       }
       case "VM_ACTIVATE_CPU":

@@ -13,6 +13,9 @@ const enumT = i32;
 /** struct timeval on amd64: time_t tv_sec, suseconds_t (long) tv_usec. */
 export const timeval = struct("timeval", [field("tv_sec", i64), field("tv_usec", i64)]);
 
+/** amd64 enum vm_reg_name's VM_REG_LAST: 49 registers, RAX (0) .. TPR (48) (sys/amd64/include/vmm.h). */
+export const VM_REG_LAST = 49;
+
 export const vm_register = struct("vm_register", [field("cpuid", i32), field("regnum", i32), field("regval", u64)]);
 
 export const vm_register_set = struct("vm_register_set", [

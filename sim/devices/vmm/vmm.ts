@@ -19,6 +19,7 @@ import {
   type VmmState,
 } from "./model.ts";
 import { vmmctlArgBytes } from "./ctl.ts";
+import { z } from "zod";
 
 export type VmmConfig = Partial<VmmConfigState>;
 
@@ -133,6 +134,44 @@ function checkConfig(cfg: VmmConfig): VmmConfig {
   return cfg;
 }
 
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** The configuration a vmm state carries: the same bounds as a machine's device config (checkConfig). */
+export const VmmConfigSchema = z.strictObject({
+  maxNameLen: int(1, 4096),
+  specnamelen: int(1, 4096),
+  initialized: z.boolean(),
+  maxcpus: int(1, 0xfffe),
+  ioctlNs: int(0, Number.MAX_SAFE_INTEGER),
+  durations: z.record(z.string(), int(0, Number.MAX_SAFE_INTEGER)),
+  destroyOnClose: z.boolean(),
+  devfsNames: z.array(z.string()),
+  compat4: z.boolean(),
+  compat12: z.boolean(),
+  bhyveSnapshot: z.boolean(),
+  privDriver: z.boolean(),
+  maxMemsegs: int(1, 1024),
+  faultFreezeVcpu: int(-1, 0xfffe),
+  jailedWithoutVmm: z.boolean(),
+});
+
+/** Ids below the counters that hand them out; an in-flight op has no result yet. */
+function idsInRange(o: VmmState): string | undefined {
+  const table = <T>(name: string, t: Record<string, T>, id: (v: T) => number, next: number): string | undefined => {
+    for (const [k, v] of Object.entries(t)) {
+      const n = id(v);
+      if (!Number.isSafeInteger(n) || String(n) !== k) return `${name} ${k} is stored under another id (${String(n)})`;
+      if (n >= next) return `${name} ${n} is not below its counter (${next}): the next one would reuse its id`;
+    }
+    return undefined;
+  };
+  const why = table("process", o.procs, (p) => p.pid, o.nextPid) ?? table("file", o.files, (f) => f.id, o.nextFile) ?? table("VM", o.vms, (v) => v.id, o.nextVm)
+    ?? table("op", o.ops, (p) => p.id, o.nextOp) ?? table("result", o.results, (r) => r.op, o.nextOp);
+  if (why) return why;
+  for (const k of Object.keys(o.ops)) if (Object.hasOwn(o.results, k)) return `op ${k} is in flight and has a result already`;
+  return undefined;
+}
+
 /** Validates a state (shape, then the model's invariants). */
 export function validateVmmState(s: unknown): string | undefined {
   const o = s as Partial<VmmState> | null;
@@ -145,7 +184,14 @@ export function validateVmmState(s: unknown): string | undefined {
     if (!Number.isSafeInteger(o[k]) || (o[k] as number) < 1) return `${k} is not a positive integer`;
   }
   if (!Array.isArray(o.devfs) || !o.devfs.every((n) => typeof n === "string")) return "devfs is not a list of names";
+  const cfg = VmmConfigSchema.safeParse(o.config);
+  if (!cfg.success) {
+    const i = cfg.error.issues[0]!;
+    return `config.${i.path.join(".")}: ${i.message}`;
+  }
   try {
+    const ids = idsInRange(o as VmmState);
+    if (ids) return ids;
     const bad = invariants(o as VmmState);
     return bad.length ? bad.join("; ") : undefined;
   } catch (e) {
@@ -157,6 +203,29 @@ export const VmmKind: DeviceKind<any, VmmConfig> = {
   type: "vmm",
   stateVersion: 1,
   validate: validateVmmState,
+  check(s: VmmState, ctx) {
+    // The configuration carried in the state must be the one this bench's device runs with.
+    const live = (ctx.bench.findDevice(ctx.id) as VmmDevice | undefined)?.state.config;
+    if (live) {
+      for (const k of Object.keys(VmmConfigSchema.shape) as (keyof VmmConfigState)[]) {
+        if (JSON.stringify(s.config[k]) !== JSON.stringify(live[k])) return `config.${k} is ${JSON.stringify(s.config[k])} in the snapshot, ${JSON.stringify(live[k])} on the bench`;
+      }
+    }
+    // Every op that is not waiting sleeps until its own wake/finish event; no other events.
+    const bySeq = new Map(ctx.pending.map((p) => [p.seq, p]));
+    const named = new Set<number>();
+    for (const op of Object.values(s.ops)) {
+      if (op.pending === "") continue;
+      const ev = bySeq.get(op.seq);
+      if (!ev || ev.kind !== op.pending || (ev.payload as { op?: unknown } | null)?.op !== op.id) {
+        return `op ${op.id} (${op.name}) waits for its ${op.pending} event (seq ${op.seq}), which is not pending: it would never complete`;
+      }
+      named.add(op.seq);
+    }
+    const stray = ctx.pending.find((p) => !named.has(p.seq));
+    if (stray) return `pending event ${stray.kind} (seq ${stray.seq}) belongs to no op in flight`;
+    return undefined;
+  },
   create(bench, id, config) {
     return new VmmDevice(id, bench, config);
   },
