@@ -1,8 +1,9 @@
 // The regression gate: compares each case's ratio to its in-run reference (not absolute speed,
 // which depends on the machine) with a committed baseline. A case regressed only when the whole
 // 95% interval of its ratio (median of per-round ratios of interleaved samples; bench/harness.ts)
-// lies below baseline x (1 - tolerance): noise widens the interval instead of failing the run, and
-// the noise is reported next to every verdict.
+// lies below the lower end of the baseline's own interval x (1 - tolerance): the two intervals must
+// be separated by more than the tolerance. Noise widens the intervals instead of failing the run,
+// and the noise is reported next to every verdict.
 //
 // Why a 10% default tolerance: the interval already accounts for this run's noise, but the
 // baseline is a single run's median with its own few-percent error, and machine load can shift a
@@ -78,7 +79,15 @@ function interval(c: CaseResult): { low: number; high: number } {
  */
 export function compareWithBaseline(current: RunResult, baseline: RunResult, tolerancePct: number = DEFAULT_TOLERANCE_PCT): GateResult {
   const base = new Map<string, number>();
-  for (const s of baseline.suites) for (const c of s.cases) if (!c.reference && !c.error && c.ratio > 0) base.set(`${s.name}\u0000${c.name}`, c.ratio);
+  const baseLow = new Map<string, number>();
+  for (const s of baseline.suites) {
+    for (const c of s.cases) {
+      if (c.reference || c.error || !(c.ratio > 0)) continue;
+      base.set(`${s.name}\u0000${c.name}`, c.ratio);
+      // The baseline's own interval: its lower end (its ratio when it has none, an older file).
+      baseLow.set(`${s.name}\u0000${c.name}`, typeof c.ratioLow === "number" && c.ratioLow > 0 && c.ratioLow <= c.ratio ? c.ratioLow : c.ratio);
+    }
+  }
   const regressions: Regression[] = [];
   const missing: string[] = [];
   const cases: CaseComparison[] = [];
@@ -98,7 +107,7 @@ export function compareWithBaseline(current: RunResult, baseline: RunResult, tol
         continue;
       }
       compared += 1;
-      const floor = b * (1 - tolerancePct / 100);
+      const floor = baseLow.get(key)! * (1 - tolerancePct / 100);
       const percent = c.error ? 100 : ((b - c.ratio) / b) * 100;
       const regressed = c.error !== undefined || high < floor;
       const verdict: CaseVerdict["verdict"] = regressed ? "regression" : low > b * (1 + tolerancePct / 100) ? "improved" : "ok";
