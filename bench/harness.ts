@@ -304,6 +304,20 @@ function sampleCases(suite: BenchSuite, order: readonly string[], opts: RunOptio
     out.set(name, s);
   }
   const live = order.filter((n) => out.get(n)!.error === undefined);
+  // Warm-up rounds, discarded: at least 3 and a fifth of the budget, so that the JIT has tiered up
+  // every case before a sample counts (tier-up mid-run skews the early rounds of one case).
+  const w0 = clockNs();
+  for (let r = 0; r < MAX_ROUNDS && (r < 3 || Number(clockNs() - w0) / 1e9 < budget / 5); r++) {
+    for (const name of live) {
+      const s = out.get(name)!;
+      if (s.error !== undefined) continue;
+      try {
+        timeBatch(suite.cases[name]!, s.batch, 1);
+      } catch (e) {
+        s.error = errorMessage(e);
+      }
+    }
+  }
   const t0 = clockNs();
   for (let r = 0; r < MAX_ROUNDS; r++) {
     if (r >= minSamples && Number(clockNs() - t0) / 1e9 >= budget) break;
