@@ -260,14 +260,4 @@ describe("sampling statistics", () => {
     for (const bad of [undefined, "", "c", "c:", "c:abc", "c:0.5", ":2"]) expect(injectedSlowdown("s", "c", bad)).toBe(1);
   });
 
-  it("an injected slowdown of one case lowers its ratio to the reference", async () => {
-    process.env.HVSIM_BENCH_INJECT_SLOWDOWN = "inj/b:3";
-    try {
-      const r = await runSuite({ name: "inj", reference: "a", cases: { a: () => spin(2000), b: () => spin(2000) } }, { maxTime: 0.05, minSamples: 8, minTime: 0.002 });
-      // The same work, stretched three times: a third, give or take the machine.
-      expect(r.cases.find((c) => c.name === "b")!.ratio).toBeLessThan(0.6);
-    } finally {
-      delete process.env.HVSIM_BENCH_INJECT_SLOWDOWN;
-    }
-  });
 });
