@@ -259,5 +259,4 @@ describe("sampling statistics", () => {
     expect(injectedSlowdown("s 1", "d", "s 1/c:2")).toBe(1);
     for (const bad of [undefined, "", "c", "c:", "c:abc", "c:0.5", ":2"]) expect(injectedSlowdown("s", "c", bad)).toBe(1);
   });
-
 });
