@@ -98,7 +98,7 @@ describe("hvsim bench", () => {
     const suite = run.suites.find((s) => s.name.includes("scheduler"))!;
     expect(suite.cases.length).toBeGreaterThan(1);
     // A baseline claiming each ratio was 100x better: every case has regressed.
-    const inflated = { ...run, suites: run.suites.map((s) => ({ ...s, cases: s.cases.map((c) => ({ ...c, ratio: c.reference ? 1 : c.ratio * 100 })) })) };
+    const inflated = { ...run, suites: run.suites.map((s) => ({ ...s, cases: s.cases.map((c) => (c.reference ? c : { ...c, ratio: c.ratio * 100, ratioLow: c.ratioLow! * 100, ratioHigh: c.ratioHigh! * 100 })) })) };
     const base = join(dir, "base.json");
     writeFileSync(base, JSON.stringify(inflated));
     const g = hvsim(["scheduler 10 ", "--max-time", "0.05", "--compare", base, "--json", out]);
