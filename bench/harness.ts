@@ -1,5 +1,5 @@
-// The benchmark harness: discovers `bench/**/*.bench.ts` suites, runs every case with benchmark.js
-// and compares it with the suite's in-run reference. `npm run bench` (bench/run.ts) is a thin
+// The benchmark harness: discovers `bench/**/*.bench.ts` suites, samples every case in rounds
+// interleaved with the suite's in-run reference (see "sampling" below) and compares them. `npm run bench` (bench/run.ts) is a thin
 // command over this module; `hvsim bench` and a regression gate can call `loadSuites` and
 // `runSuites` directly.
 //
@@ -9,7 +9,6 @@
 // the ratio the other cases aim for: it is reported (met / not met), never turned into a failure,
 // because benchmarks are not timed tests. `available()` returning a string skips the suite with
 // that reason (a missing optional dependency, say); `setup()` runs once before the cases.
-import Benchmark from "benchmark";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
 import { pathToFileURL, fileURLToPath } from "node:url";
@@ -21,6 +20,11 @@ export interface BenchSuite {
   /** Target ratio (case hz / reference hz) for the non-reference cases; reported, never enforced. */
   readonly goal?: number;
   readonly goalNote?: string;
+  /**
+   * Further parts of the goal, each against another case (`of`): every part must hold. The cases
+   * named here are then targets, not judged themselves.
+   */
+  readonly goals?: readonly { readonly of: string; readonly ratio: number }[];
   readonly cases: Record<string, () => void>;
   readonly setup?: () => void | Promise<void>;
   /** true when the suite can run; a string is the reason it is skipped. */
@@ -47,12 +51,38 @@ export interface CaseResult {
   readonly goalMet: boolean | null;
   /** The case threw: its message (hz, rme, samples and ratio are then 0). */
   readonly error?: string;
+  /** 95% interval of the ratio (median of per-round ratios; see "sampling"). */
+  readonly ratioLow?: number;
+  readonly ratioHigh?: number;
+  /** Half width of that interval, in percent of the ratio: the noise shown next to a verdict. */
+  readonly noise?: number;
+  /** Calls per timed batch (one sample). */
+  readonly batch?: number;
+  /** Every part of the goal, evaluated (the suite's `goal` against its reference first). */
+  readonly goalParts?: readonly GoalPart[];
+  /** Set by the gate (`hvsim bench --compare`): this case's verdict. */
+  gate?: CaseVerdict;
+}
+
+export interface GoalPart {
+  readonly of: string;
+  readonly target: number;
+  readonly ratio: number;
+  readonly met: boolean;
+}
+
+export interface CaseVerdict {
+  readonly verdict: "ok" | "regression" | "improved" | "new";
+  /** The baseline's ratio, and the floor the interval's upper end must reach. */
+  readonly baseline?: number;
+  readonly floor?: number;
 }
 
 export interface SuiteResult {
   readonly name: string;
   readonly reference: string;
   readonly goal: number | null;
+  readonly goals?: readonly { readonly of: string; readonly ratio: number }[];
   readonly goalNote?: string;
   readonly file?: string;
   /** Why the suite did not run; cases is then empty. */
@@ -63,10 +93,14 @@ export interface SuiteResult {
 }
 
 export interface RunResult {
+  /** 2: cases carry ratio intervals (interleaved sampling). Absent in older results. */
+  readonly format?: number;
   readonly suites: SuiteResult[];
   readonly node: string;
   readonly date: string;
   readonly maxTime: number;
+  /** Set by `hvsim bench --compare`: what the gate compared and found. */
+  readonly gate?: { readonly baseline: string; readonly tolerancePct: number; readonly compared: number; readonly regressions: number; readonly baselineFormat: number };
 }
 
 export type ProgressEvent =
@@ -77,16 +111,18 @@ export type ProgressEvent =
   | { readonly type: "case-done"; readonly suite: string; readonly case: string; readonly hz: number; readonly rme: number; readonly samples: number; readonly error?: string };
 
 export interface RunOptions {
-  /** Seconds benchmark.js may spend sampling one case (default 0.5). */
+  /** Seconds of sampling per case (default 0.5): a suite samples for maxTime x its case count. */
   readonly maxTime?: number;
-  /** Minimum samples per case (benchmark.js default 5). */
+  /** Minimum interleaved rounds (samples per case; default 10). */
   readonly minSamples?: number;
-  /** Minimum seconds per sample (benchmark.js picks one from the timer resolution by default). */
+  /** Minimum seconds per sample: the batch size is calibrated to it (default 0.005). */
   readonly minTime?: number;
   readonly onProgress?: (ev: ProgressEvent) => void;
 }
 
 export const DEFAULT_MAX_TIME = 0.5;
+/** The `format` of a result (and baseline) with ratio intervals. */
+export const RESULT_FORMAT = 2;
 
 /** The repository's bench/ directory (where this file lives). */
 export const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));
@@ -106,6 +142,13 @@ export function checkSuite(s: unknown): string | undefined {
   if (o.goalNote !== undefined && typeof o.goalNote !== "string") return "`suite.goalNote` is not a string";
   if (o.setup !== undefined && typeof o.setup !== "function") return "`suite.setup` is not a function";
   if (o.available !== undefined && typeof o.available !== "function") return "`suite.available` is not a function";
+  if (o.goals !== undefined) {
+    if (!Array.isArray(o.goals)) return "`suite.goals` is not a list";
+    for (const g of o.goals as unknown[]) {
+      const e = g as { of?: unknown; ratio?: unknown } | null;
+      if (e === null || typeof e !== "object" || typeof e.of !== "string" || !names.includes(e.of) || typeof e.ratio !== "number" || !(e.ratio > 0)) return "`suite.goals` has an entry that is not { of: <a case>, ratio: <positive number> }";
+    }
+  }
   return undefined;
 }
 
@@ -151,27 +194,147 @@ export async function loadSuites(filter: readonly string[] = [], dir: string = B
   return out;
 }
 
-function runCase(name: string, fn: () => void, opts: RunOptions, onCycle: (samples: number) => void): Promise<Benchmark> {
-  return new Promise((resolvePromise) => {
-    const options: Benchmark.Options = {
-      maxTime: opts.maxTime ?? DEFAULT_MAX_TIME,
-      onCycle: (event: Benchmark.Event) => onCycle((event.target as unknown as Benchmark).stats.sample.length),
-      onComplete: (event: Benchmark.Event) => resolvePromise(event.target as unknown as Benchmark),
-      // A throwing case sets `error` and aborts; resolve then too (resolving twice is a no-op).
-      onError: (event: Benchmark.Event) => resolvePromise(event.target as unknown as Benchmark),
-      onAbort: (event: Benchmark.Event) => resolvePromise(event.target as unknown as Benchmark),
-    };
-    if (opts.minSamples !== undefined) options.minSamples = opts.minSamples;
-    if (opts.minTime !== undefined) options.minTime = opts.minTime;
-    // Calling through a closure keeps benchmark.js from decompiling the function (which would
-    // lose the variables it closes over).
-    const b = new Benchmark(name, () => { fn(); }, options);
-    b.run({ async: false });
-  });
+// ---- sampling ----
+//
+// Every case of a suite is calibrated to a batch of calls lasting about `minTime`, then the cases
+// are sampled in interleaved rounds (round r runs every case once, starting at case r mod k), so
+// that a burst of machine load hits a case and its reference alike. A sample is one timed batch;
+// a case's ratio to another case is computed per round (the two batches ran back to back) and
+// summarised by the median of those per-round ratios with a distribution-free 95% interval (the
+// order statistics that bracket the median, from the binomial distribution), not a fixed
+// percentage. hz and rme are the median batch rate and its interval's half width.
+
+/** 95% distribution-free interval of the median of `sorted` (ascending): [low, high]. */
+export function medianInterval(sorted: readonly number[]): { median: number; low: number; high: number } {
+  const n = sorted.length;
+  if (n === 0) return { median: 0, low: 0, high: 0 };
+  const median = n % 2 ? sorted[(n - 1) >> 1]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
+  // Largest k with P(Binomial(n, 1/2) <= k - 1) <= 0.025: [x(k), x(n+1-k)] (1-based) covers the
+  // median with probability >= 95%. With fewer than 6 samples no such k exists: the full range.
+  let cdf = 0;
+  let pk = Math.pow(0.5, n);
+  let k = 0;
+  for (let j = 0; j < n; j++) {
+    cdf += pk;
+    if (cdf > 0.025) break;
+    k = j + 1;
+    pk = (pk * (n - j)) / (j + 1);
+  }
+  if (k === 0) return { median, low: sorted[0]!, high: sorted[n - 1]! };
+  return { median, low: sorted[k - 1]!, high: sorted[n - k]! };
 }
+
+/**
+ * Test hook, not shipped behaviour: `HVSIM_BENCH_INJECT_SLOWDOWN=<case>:<factor>` makes every
+ * timed batch of the matching case (`<case>` is a case name, or `<suite name>/<case name>`) take
+ * `factor` times as long, by spinning after it. Used to show that the gate catches a slowdown.
+ */
+export function injectedSlowdown(suite: string, name: string, env: string | undefined = process.env.HVSIM_BENCH_INJECT_SLOWDOWN): number {
+  if (env === undefined || env === "") return 1;
+  const i = env.lastIndexOf(":");
+  if (i <= 0) return 1;
+  const target = env.slice(0, i);
+  const factor = Number(env.slice(i + 1));
+  if (!(Number.isFinite(factor) && factor >= 1)) return 1;
+  return target === name || target === `${suite}/${name}` ? factor : 1;
+}
+
+function clockNs(): bigint {
+  return process.hrtime.bigint();
+}
+
+/** Seconds taken by `n` calls of fn (stretched by `slow` when a slowdown is injected). */
+function timeBatch(fn: () => void, n: number, slow: number): number {
+  const t0 = clockNs();
+  for (let i = 0; i < n; i++) fn();
+  const t1 = clockNs();
+  if (slow > 1) {
+    const until = t0 + BigInt(Math.round(Number(t1 - t0) * slow));
+    while (clockNs() < until) { /* spin: the injected slowdown */ }
+    return Number(until - t0) / 1e9;
+  }
+  return Number(t1 - t0) / 1e9;
+}
+
+interface Sampled {
+  /** Calls per batch; 0 when the case threw. */
+  batch: number;
+  /** Per-round hz, in round order (NaN for rounds the case did not run). */
+  hz: number[];
+  error?: string;
+  slow: number;
+}
+
+export const DEFAULT_MIN_SAMPLES = 10;
+export const DEFAULT_MIN_TIME = 0.005;
+const MAX_ROUNDS = 400;
 
 function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** Per-round ratios a/b over the rounds both ran. */
+function roundRatios(a: Sampled, b: Sampled): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < a.hz.length && i < b.hz.length; i++) {
+    const x = a.hz[i]!, y = b.hz[i]!;
+    if (x > 0 && y > 0) out.push(x / y);
+  }
+  return out.sort((p, q) => p - q);
+}
+
+function sampleCases(suite: BenchSuite, order: readonly string[], opts: RunOptions, progress: (ev: ProgressEvent) => void): Map<string, Sampled> {
+  const minTime = opts.minTime ?? DEFAULT_MIN_TIME;
+  const minSamples = opts.minSamples ?? DEFAULT_MIN_SAMPLES;
+  const budget = (opts.maxTime ?? DEFAULT_MAX_TIME) * order.length;
+  const out = new Map<string, Sampled>();
+  // Calibrate: double the batch until one takes minTime (two warm-up batches at that size).
+  for (const name of order) {
+    progress({ type: "case-start", suite: suite.name, case: name });
+    const fn = suite.cases[name]!;
+    const s: Sampled = { batch: 0, hz: [], slow: injectedSlowdown(suite.name, name) };
+    try {
+      let n = 1;
+      while (timeBatch(fn, n, 1) < minTime && n < 2 ** 30) n *= 2;
+      timeBatch(fn, n, 1);
+      s.batch = n;
+    } catch (e) {
+      s.error = errorMessage(e);
+    }
+    out.set(name, s);
+  }
+  const live = order.filter((n) => out.get(n)!.error === undefined);
+  // Warm-up rounds, discarded: at least 3 and a fifth of the budget, so that the JIT has tiered up
+  // every case before a sample counts (tier-up mid-run skews the early rounds of one case).
+  const w0 = clockNs();
+  for (let r = 0; r < MAX_ROUNDS && (r < 3 || Number(clockNs() - w0) / 1e9 < budget / 5); r++) {
+    for (const name of live) {
+      const s = out.get(name)!;
+      if (s.error !== undefined) continue;
+      try {
+        timeBatch(suite.cases[name]!, s.batch, 1);
+      } catch (e) {
+        s.error = errorMessage(e);
+      }
+    }
+  }
+  const t0 = clockNs();
+  for (let r = 0; r < MAX_ROUNDS; r++) {
+    if (r >= minSamples && Number(clockNs() - t0) / 1e9 >= budget) break;
+    for (let j = 0; j < live.length; j++) {
+      const name = live[(r + j) % live.length]!;
+      const s = out.get(name)!;
+      if (s.error !== undefined) continue;
+      try {
+        s.hz[r] = s.batch / timeBatch(suite.cases[name]!, s.batch, s.slow);
+      } catch (e) {
+        s.error = errorMessage(e);
+        s.hz = [];
+      }
+    }
+    for (const name of live) progress({ type: "case-cycle", suite: suite.name, case: name, samples: r + 1 });
+  }
+  return out;
 }
 
 /** Runs one suite (its `available` and `setup` first). */
@@ -185,6 +348,7 @@ export async function runSuite(loaded: LoadedSuite | BenchSuite, opts: RunOption
     name: suite.name,
     reference: suite.reference,
     goal: suite.goal ?? null,
+    ...(suite.goals !== undefined ? { goals: suite.goals } : {}),
     ...(suite.goalNote !== undefined ? { goalNote: suite.goalNote } : {}),
     ...(file !== undefined ? { file } : {}),
   };
@@ -201,26 +365,53 @@ export async function runSuite(loaded: LoadedSuite | BenchSuite, opts: RunOption
   }
   if (suite.setup) await suite.setup();
   const names = Object.keys(suite.cases);
-  // The reference first, so the others can be compared with it as they finish.
   const order = [suite.reference, ...names.filter((n) => n !== suite.reference)];
   progress({ type: "suite-start", suite: suite.name, cases: order.length });
-  const raw = new Map<string, { hz: number; rme: number; samples: number; error?: string }>();
+  const sampled = sampleCases(suite, order, opts, progress);
+  const summary = new Map<string, { hz: number; rme: number; samples: number; error?: string }>();
   for (const name of order) {
-    progress({ type: "case-start", suite: suite.name, case: name });
-    const b = await runCase(name, suite.cases[name]!, opts, (samples) => progress({ type: "case-cycle", suite: suite.name, case: name, samples }));
-    const r = b.error
-      ? { hz: 0, rme: 0, samples: 0, error: errorMessage(b.error) }
-      : { hz: b.hz, rme: b.stats.rme, samples: b.stats.sample.length };
-    raw.set(name, r);
+    const s = sampled.get(name)!;
+    const hzs = s.hz.filter((h) => h > 0).sort((a, b) => a - b);
+    const iv = medianInterval(hzs);
+    const r = s.error !== undefined || hzs.length === 0
+      ? { hz: 0, rme: 0, samples: 0, error: s.error ?? "no samples" }
+      : { hz: iv.median, rme: iv.median > 0 ? ((iv.high - iv.low) / 2 / iv.median) * 100 : 0, samples: hzs.length };
+    summary.set(name, r);
     progress({ type: "case-done", suite: suite.name, case: name, ...r });
   }
-  const refHz = raw.get(suite.reference)!.hz;
+  const ref = sampled.get(suite.reference)!;
+  const goalTargets = new Set((suite.goals ?? []).map((g) => g.of));
   const cases: CaseResult[] = names.map((name) => {
-    const r = raw.get(name)!;
+    const r = summary.get(name)!;
+    const s = sampled.get(name)!;
     const reference = name === suite.reference;
-    const ratio = reference ? (r.error ? 0 : 1) : refHz > 0 ? r.hz / refHz : 0;
-    const goalMet = reference || suite.goal === undefined ? null : !r.error && refHz > 0 && ratio >= suite.goal;
-    return { name, hz: r.hz, rme: r.rme, samples: r.samples, ratio, reference, goalMet, ...(r.error !== undefined ? { error: r.error } : {}) };
+    let ratio = 0, ratioLow = 0, ratioHigh = 0;
+    if (reference) {
+      ratio = ratioLow = ratioHigh = r.error ? 0 : 1;
+    } else if (!r.error && summary.get(suite.reference)!.error === undefined) {
+      const iv = medianInterval(roundRatios(s, ref));
+      ratio = iv.median;
+      ratioLow = iv.low;
+      ratioHigh = iv.high;
+    }
+    const noise = ratio > 0 ? ((ratioHigh - ratioLow) / 2 / ratio) * 100 : 0;
+    const judged = !reference && !goalTargets.has(name);
+    const parts: GoalPart[] = [];
+    if (judged && suite.goal !== undefined) parts.push({ of: suite.reference, target: suite.goal, ratio, met: !r.error && ratio >= suite.goal });
+    if (judged) {
+      for (const g of suite.goals ?? []) {
+        const other = sampled.get(g.of)!;
+        const gr = r.error || other.error ? 0 : medianInterval(roundRatios(s, other)).median;
+        parts.push({ of: g.of, target: g.ratio, ratio: gr, met: gr >= g.ratio });
+      }
+    }
+    const goalMet = parts.length ? parts.every((p) => p.met) : null;
+    return {
+      name, hz: r.hz, rme: r.rme, samples: r.samples, ratio, reference, goalMet,
+      ratioLow, ratioHigh, noise, batch: s.batch,
+      ...(parts.length ? { goalParts: parts } : {}),
+      ...(r.error !== undefined ? { error: r.error } : {}),
+    };
   });
   const judged = cases.filter((c) => c.goalMet !== null);
   const goalMet = judged.length ? judged.every((c) => c.goalMet) : null;
@@ -231,7 +422,7 @@ export async function runSuite(loaded: LoadedSuite | BenchSuite, opts: RunOption
 export async function runSuites(suites: readonly (LoadedSuite | BenchSuite)[], opts: RunOptions = {}): Promise<RunResult> {
   const results: SuiteResult[] = [];
   for (const s of suites) results.push(await runSuite(s, opts));
-  return { suites: results, node: process.version, date: new Date().toISOString(), maxTime: opts.maxTime ?? DEFAULT_MAX_TIME };
+  return { format: RESULT_FORMAT, suites: results, node: process.version, date: new Date().toISOString(), maxTime: opts.maxTime ?? DEFAULT_MAX_TIME };
 }
 
 // ---- text report ----
@@ -259,12 +450,17 @@ export function formatSuite(s: SuiteResult): string {
       lines.push(`  ${c.name.padEnd(w)}  error: ${c.error}`);
       continue;
     }
-    const goal = c.goalMet === null ? "" : c.goalMet ? `  goal >= ${formatRatio(s.goal!)} met` : `  goal >= ${formatRatio(s.goal!)} NOT met`;
-    lines.push(`  ${c.name.padEnd(w)}  ${formatHz(c.hz).padStart(13)} ops/s  ±${c.rme.toFixed(2).padStart(5)}%  ${String(c.samples).padStart(3)} samples  ${tag}${goal}`);
+    const iv = c.reference || c.ratioLow === undefined ? "" : ` [${c.ratioLow.toFixed(2)}, ${c.ratioHigh!.toFixed(2)}]`;
+    const parts = c.goalParts ?? (c.goalMet === null ? [] : [{ of: s.reference, target: s.goal!, ratio: c.ratio, met: c.goalMet }]);
+    const goal = parts
+      .map((p) => `  ${p.of === s.reference ? "" : `${formatRatio(p.ratio)} of ${p.of}: `}goal >= ${formatRatio(p.target)} ${p.met ? "met" : "NOT met"}`)
+      .join("");
+    lines.push(`  ${c.name.padEnd(w)}  ${formatHz(c.hz).padStart(13)} ops/s  ±${c.rme.toFixed(2).padStart(5)}%  ${String(c.samples).padStart(3)} samples  ${tag}${iv}${goal}`);
   }
-  if (s.goal !== null) {
+  if (s.goal !== null || s.goals?.length) {
     const verdict = s.goalMet === null ? "not judged" : s.goalMet ? "met" : "NOT met";
-    lines.push(`  goal: >= ${formatRatio(s.goal)} ${s.reference}: ${verdict}${s.goalNote ? ` (${s.goalNote})` : ""}`);
+    const parts = [...(s.goal !== null ? [`>= ${formatRatio(s.goal)} ${s.reference}`] : []), ...(s.goals ?? []).map((g) => `>= ${formatRatio(g.ratio)} ${g.of}`)];
+    lines.push(`  goal: ${parts.join(" and ")}: ${verdict}${s.goalNote ? ` (${s.goalNote})` : ""}`);
   }
   return lines.join("\n") + "\n";
 }

@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import {
-  BENCH_DIR, DEFAULT_MAX_TIME, formatHz, formatSuite, loadSuites, runSuite, toJSON,
+  BENCH_DIR, DEFAULT_MAX_TIME, RESULT_FORMAT, formatHz, formatSuite, loadSuites, runSuite, toJSON,
   type ProgressEvent, type RunResult, type SuiteResult,
 } from "./harness.ts";
 
@@ -16,7 +16,7 @@ const USAGE = `usage: npm run bench -- [NAME...] [--max-time S] [--min-samples N
 
   NAME             run only suites whose name or file contains NAME (any of them)
   --max-time S     seconds of sampling per case (default ${DEFAULT_MAX_TIME})
-  --min-samples N  minimum samples per case (default 5)
+  --min-samples N  minimum interleaved rounds (samples per case; default 10)
   --json FILE      also write the results as JSON to FILE
   --dir DIR        look for *.bench.ts under DIR instead of bench/
 
@@ -144,7 +144,7 @@ export async function main(argv: readonly string[], o: Output = defaultOutput())
     results.push(r);
     o.out(`\n${formatSuite(r)}`);
   }
-  const run: RunResult = { suites: results, node: process.version, date: new Date().toISOString(), maxTime };
+  const run: RunResult = { format: RESULT_FORMAT, suites: results, node: process.version, date: new Date().toISOString(), maxTime };
   if (v.json !== undefined) {
     writeFileSync(v.json, toJSON(run));
     o.err(`wrote ${v.json}\n`);

@@ -1,5 +1,5 @@
 // The benchmark harness (bench/harness.ts) and command (bench/run.ts) on tiny synthetic suites
-// (specs/bench/fixtures) with a tiny sampling time: ratios come from hz, goals are reported but
+// (specs/bench/fixtures) with a tiny sampling time: ratios come from interleaved rounds, goals are reported but
 // never fail the run, skipped suites carry their reason, the JSON result is well formed.
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { checkSuite, formatSuite, loadSuites, runSuite, runSuites, type BenchSuite, type RunResult } from "../../bench/harness.ts";
+import { checkSuite, formatSuite, injectedSlowdown, loadSuites, medianInterval, runSuite, runSuites, type BenchSuite, type RunResult } from "../../bench/harness.ts";
 import { main, type Output } from "../../bench/run.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -33,7 +33,7 @@ function capture(tty = false): Output & { stdout: string; stderr: string } {
 }
 
 describe("runSuite", () => {
-  it("measures every case, computes ratio = hz / reference hz, and judges the goal", async () => {
+  it("measures every case, computes ratio (median of per-round ratios) with its interval, and judges the goal", async () => {
     const calls: string[] = [];
     const suite: BenchSuite = {
       name: "ratio",
@@ -59,12 +59,16 @@ describe("runSuite", () => {
     expect(ref.reference).toBe(true);
     expect(ref.ratio).toBe(1);
     expect(ref.goalMet).toBeNull();
-    expect(heavy.ratio).toBeCloseTo(heavy.hz / ref.hz, 12);
+    // The ratio is the median of per-round ratios (not hz / hz): it lies inside its interval.
     // 100 times the work: far slower than the reference however noisy the machine.
     expect(heavy.ratio).toBeLessThan(0.5);
     expect(heavy.goalMet).toBe(true);
     expect(r.goalMet).toBe(true);
-    expect(formatSuite(r)).toMatch(/heavy .* ops\/s  ±.*% .* samples  0\.\d\dx of ref  goal >= 0\.00x met/);
+    // The ratio's interval brackets it.
+    expect(heavy.ratioLow!).toBeLessThanOrEqual(heavy.ratio);
+    expect(heavy.ratioHigh!).toBeGreaterThanOrEqual(heavy.ratio);
+    expect(heavy.noise!).toBeGreaterThanOrEqual(0);
+    expect(formatSuite(r)).toMatch(/heavy .* ops\/s  ±.*% .* samples  0\.\d\dx of ref \[\d\.\d\d, \d\.\d\d\]  goal >= 0\.00x met/);
   });
 
   it("reports an unmet goal without failing, and a suite without a goal as not judged", async () => {
@@ -104,12 +108,27 @@ describe("runSuite", () => {
     expect(events.at(-1)).toBe("case-done");
   });
 
+  it("evaluates every part of a multi-part goal, each against its own case", async () => {
+    // "a" does a tenth of b's work and c the same: b is far above 1e-6x a, far below 10x c.
+    const r = await runSuite({ name: "two", reference: "a", goal: 1e-6, goals: [{ of: "c", ratio: 10 }], cases: { a: () => spin(100), b: () => spin(1000), c: () => spin(1000) } }, FAST);
+    const b = r.cases.find((c) => c.name === "b")!;
+    expect(b.goalParts!.map((p) => [p.of, p.target, p.met])).toEqual([["a", 1e-6, true], ["c", 10, false]]);
+    expect(b.goalMet).toBe(false);
+    // The goal target is not judged itself.
+    expect(r.cases.find((c) => c.name === "c")!.goalMet).toBeNull();
+    expect(r.goalMet).toBe(false);
+    const text = formatSuite(r);
+    expect(text).toMatch(/b .*goal >= 0\.00x met  \d+\.\d\dx of c: goal >= 10\.00x NOT met/);
+    expect(text).toMatch(/goal: >= 0\.00x a and >= 10\.00x c: NOT met/);
+  });
+
   it("checkSuite names what is wrong with a suite export", () => {
     expect(checkSuite({ name: "x", reference: "a", cases: { a: () => {} } })).toBeUndefined();
     expect(checkSuite(null)).toMatch(/not an object/);
     expect(checkSuite({ name: "x", reference: "b", cases: { a: () => {} } })).toMatch(/reference.*is not one of the cases/);
     expect(checkSuite({ name: "x", reference: "a", cases: { a: 1 } })).toMatch(/case "a" is not a function/);
     expect(checkSuite({ name: "x", reference: "a", goal: -1, cases: { a: () => {} } })).toMatch(/goal/);
+    expect(checkSuite({ name: "x", reference: "a", goals: [{ of: "zz", ratio: 1 }], cases: { a: () => {} } })).toMatch(/goals/);
   });
 });
 
@@ -128,7 +147,7 @@ describe("loadSuites", () => {
 
   it("finds the real suites under bench/ (the scheduler among them)", async () => {
     const names = (await loadSuites(["scheduler"])).map((s) => s.suite.name);
-    expect(names).toContain("clock/scheduler");
+    expect(names).toEqual(["clock/scheduler 10 pending", "clock/scheduler 1e3 pending", "clock/scheduler 1e5 pending"]);
   });
 
   it("refuses a malformed suite file, naming it", async () => {
@@ -150,7 +169,7 @@ describe("bench/run.ts", () => {
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/tiny-synthetic \(tiny\.bench\.ts\)/);
       expect(r.stdout).toMatch(/base +[\d,.]+ ops\/s +± *[\d.]+% +\d+ samples +reference/);
-      expect(r.stdout).toMatch(/slow +[\d,.]+ ops\/s +± *[\d.]+% +\d+ samples +0\.\d\dx of base +goal >= 1000\.00x NOT met/);
+      expect(r.stdout).toMatch(/slow +[\d,.]+ ops\/s +± *[\d.]+% +\d+ samples +0\.\d\dx of base \[[\d.]+, [\d.]+\] +goal >= 1000\.00x NOT met/);
       expect(r.stdout).toMatch(/goal: >= 1000\.00x base: NOT met \(unreachable on purpose\)/);
       expect(r.stdout).toMatch(/skip-synthetic \(skipped\.bench\.ts\)\n +skipped: needs a flux capacitor/);
       // Not a terminal: plain progress lines, no carriage returns or escape codes.
@@ -173,7 +192,9 @@ describe("bench/run.ts", () => {
       const base = tiny!.cases.find((c) => c.name === "base")!;
       const slow = tiny!.cases.find((c) => c.name === "slow")!;
       expect(base.ratio).toBe(1);
-      expect(slow.ratio).toBeCloseTo(slow.hz / base.hz, 12);
+      expect(slow.ratio).toBeGreaterThanOrEqual(slow.ratioLow!);
+      expect(slow.ratio).toBeLessThanOrEqual(slow.ratioHigh!);
+      expect(result.format).toBe(2);
       expect(slow.ratio).toBeLessThan(0.5);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -217,5 +238,25 @@ describe("loadSuites with a broken file elsewhere", () => {
     // bad-fixtures/bad.bench.ts is broken; with a filter that does not match its path it is skipped.
     expect(await loadSuites(["tiny"], BAD)).toEqual([]);
     await expect(loadSuites(["bad"], BAD)).rejects.toThrow(/bad\.bench\.ts: /);
+  });
+});
+
+describe("sampling statistics", () => {
+  it("medianInterval: the median and the order statistics of a distribution-free 95% interval", () => {
+    // n = 10: P(Binomial(10, 1/2) <= 1) = 11/1024 <= 0.025 < P(<= 2) = 56/1024, so k = 2: [x2, x9].
+    const xs = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    expect(medianInterval(xs)).toEqual({ median: 5.5, low: 2, high: 9 });
+    // n = 5: no rank qualifies (1/32 > 0.025): the whole range.
+    expect(medianInterval([1, 2, 3, 4, 5])).toEqual({ median: 3, low: 1, high: 5 });
+    // n = 6: P(<= 0) = 1/64 <= 0.025: [x1, x6].
+    expect(medianInterval([1, 2, 3, 4, 5, 6])).toEqual({ median: 3.5, low: 1, high: 6 });
+    expect(medianInterval([])).toEqual({ median: 0, low: 0, high: 0 });
+  });
+
+  it("injectedSlowdown (test hook) matches a case or suite/case, ignores anything malformed", () => {
+    expect(injectedSlowdown("s 1", "c", "c:1.3")).toBe(1.3);
+    expect(injectedSlowdown("s 1", "c", "s 1/c:2")).toBe(2);
+    expect(injectedSlowdown("s 1", "d", "s 1/c:2")).toBe(1);
+    for (const bad of [undefined, "", "c", "c:", "c:abc", "c:0.5", ":2"]) expect(injectedSlowdown("s", "c", bad)).toBe(1);
   });
 });
