@@ -2,7 +2,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import type { Command } from "commander";
-import { renderReport, type FuzzFinding, type ReportData } from "../../report/html.ts";
+import { renderReport, type FuzzFinding, type ReportData, type SnapshotMarker } from "../../report/html.ts";
+import { markerFromNote } from "../../report/timeline.ts";
 import { loadChecks, REPO_ROOT, runConformance, type ConformReport } from "../../conform/runner.ts";
 import { modelTarget } from "../../conform/model-target.ts";
 import { runScenarioFile } from "../../scenario/index.ts";
@@ -66,12 +67,24 @@ Examples:
       if (!existsSync(opts.scenario)) throw new Failure(`no such scenario: ${opts.scenario}`);
       const loaded = loadScenarioFile(opts.scenario);
       const records: TraceRecord[] = [];
-      const run = runScenarioFile(opts.scenario, { onTrace: (r) => void records.push(r), snapshotDir: join(dirname(opts.out), ".report-snapshots") });
+      const markers: SnapshotMarker[] = [];
+      // Save steps write here (relative snapshot names resolve against it); it must exist.
+      const snapshotDir = join(dirname(opts.out), ".report-snapshots");
+      mkdirSync(snapshotDir, { recursive: true });
+      const run = runScenarioFile(opts.scenario, {
+        onTrace: (r) => void records.push(r),
+        onNote: (text) => {
+          const m = markerFromNote(text, records.length);
+          if (m) markers.push(m);
+        },
+        snapshotDir,
+      });
       if (run.status === "invalid") throw new Failure(`scenario ${opts.scenario} is invalid: ${run.issues.map((i) => `${i.line}:${i.column} ${i.message}`).join("; ")}`);
       const scenario = {
         name: loaded.ok ? loaded.scenario.name ?? relative(REPO_ROOT, opts.scenario) : opts.scenario,
         file: relative(REPO_ROOT, opts.scenario),
         records,
+        markers,
         traceHash: run.traceHash,
         status: run.status === "ok" ? "all steps passed" : `failed at step ${run.failure.step}: ${run.failure.message}`,
       };
