@@ -96,7 +96,7 @@ export function benchRows(bench: { readonly suites: readonly BenchSuiteResult[] 
         gate = `gate: ${c.verdict}`;
       } else {
         regressed = c.error !== undefined || (drop !== undefined && drop > DEFAULT_MAX_REGRESSION_PCT);
-        gate = drop === undefined ? "no baseline" : `${drop > 0 ? "−" : "+"}${Math.abs(drop).toFixed(0)}% vs baseline`;
+        gate = drop === undefined ? "no baseline" : `${drop > 0 ? "−" : "+"}${Math.abs(drop).toFixed(Math.abs(drop) < 100 ? 1 : 0)}% vs baseline`;
       }
       const verdict: BenchVerdict = regressed ? "regression" : s.goal === null ? "no-goal" : c.ratio >= s.goal ? "met" : "below-goal";
       rows.push({ suite: s.name, reference: s.reference, name: c.name, ratio: c.ratio, low: iv[0], high: iv[1], rme, goal: s.goal, ...(b !== undefined ? { baseline: b, drop } : {}), verdict, gate, ...(c.error ? { error: c.error } : {}) });
@@ -111,7 +111,7 @@ export function benchSection(bench: { readonly suites: readonly BenchSuiteResult
   if (!bench) return `<p class="none">No benchmark results (run <span class="mono">hvsim bench --json reports/bench.json</span>).</p>`;
   const rows = benchRows(bench, baseline);
   if (!rows.length) return `<p class="none">No benchmark cases ran.</p>`;
-  const W = 1100, left = 300, right = 310, rowH = 22, headH = 22;
+  const W = 1100, left = 250, right = 350, rowH = 22, headH = 22;
   const vals = rows.flatMap((r) => [r.ratio, r.low, r.high, r.goal ?? r.ratio, r.baseline ?? r.ratio, 1]).filter((v) => v > 0 && Number.isFinite(v));
   const d0 = Math.floor(Math.log10(Math.min(...vals))), d1 = Math.max(Math.ceil(Math.log10(Math.max(...vals))), d0 + 1);
   const x = (v: number) => left + ((Math.log10(Math.max(v, 10 ** d0)) - d0) / (d1 - d0)) * (W - left - right);
@@ -140,14 +140,15 @@ export function benchSection(bench: { readonly suites: readonly BenchSuiteResult
     parts.push(`<text x="${W - right + 8}" y="${cy + 4}"><tspan font-weight="600" fill="${color}">${fmtRatio(r.ratio)}</tspan> ±${r.rme.toFixed(1)}%${r.goal !== null ? ` · goal ${fmtRatio(r.goal)}` : ""} · <tspan class="verdict" fill="${r.verdict === "regression" ? color : "#5b6475"}">${esc(status)}</tspan></text></g>`);
     y += rowH;
   }
-  const ticks: string[] = [];
+  const ticks: string[] = [], grid: string[] = [];
   for (let d = d0; d <= d1; d++) {
     const tx = x(10 ** d);
-    ticks.push(`<line x1="${n1(tx)}" x2="${n1(tx)}" y1="20" y2="${y}" stroke="${d === 0 ? "#5b6475" : "#e3e7ee"}"${d === 0 ? ' stroke-dasharray="4,3"' : ""}/><text class="tick" data-value="${10 ** d}" x="${n1(tx)}" y="14" text-anchor="middle">${fmtRatio(10 ** d)}</text>`);
-    if (d < d1) for (const m of [2, 5]) ticks.push(`<line x1="${n1(x(m * 10 ** d))}" x2="${n1(x(m * 10 ** d))}" y1="20" y2="${y}" stroke="#f1f3f7"/>`);
+    grid.push(`<line x1="${n1(tx)}" x2="${n1(tx)}" y1="20" y2="${y}" stroke="${d === 0 ? "#5b6475" : "#d5dae3"}"${d === 0 ? ' stroke-dasharray="4,3" stroke-width="1.3"' : ""}/>`);
+    ticks.push(`<text class="tick" data-value="${10 ** d}" x="${n1(tx)}" y="14" text-anchor="middle">${fmtRatio(10 ** d)}</text>`);
+    if (d < d1) for (const m of [2, 5]) grid.push(`<line x1="${n1(x(m * 10 ** d))}" x2="${n1(x(m * 10 ** d))}" y1="20" y2="${y}" stroke="#eef0f4"/>`);
   }
   const h = y + 28;
-  const axis = `<g class="axis log" data-scale="log10">${ticks.join("")}<text x="${left}" y="${y + 18}" class="muted">ratio to the suite's in-run reference, log scale (right of the dashed 1x line: faster than the reference)</text></g>`;
+  const axis = `<g class="grid">${grid.join("")}</g><g class="axis log" data-scale="log10">${ticks.join("")}<text x="${left}" y="${y + 18}" class="muted">ratio to the suite's in-run reference, log scale (right of the dashed 1x line: faster than the reference)</text></g>`;
   const legend = `<p class="legend" id="bench-legend">${(Object.keys(VERDICT_COLOR) as BenchVerdict[]).map((v) => `<span><i class="sw" style="background:${VERDICT_COLOR[v]}"></i>${VERDICT_TEXT[v]}</span>`).join("")}<span><i class="sw" style="background:#7a4fd1;transform:rotate(45deg)"></i>goal</span><span><i class="sw" style="background:#1d2330;width:3px"></i>baseline (reports/baseline-bench.json)</span><span>⊢⊣ ±rme</span></p>`;
   return `${legend}<svg id="bench-chart" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${h}" viewBox="0 0 ${W} ${h}">${axis}${parts.join("")}</svg>`;
 }

@@ -329,8 +329,10 @@ export function timelineSvg(lanes: readonly Lane[], markers: readonly SnapshotMa
       continue;
     }
     const rh = l.kind === "sequence" ? seqRowH : rowH;
-    const h = l.rows.length * rh + 12;
-    const rowY = (row: number) => y + 8 + row * rh + rh / 2;
+    // Lanes with named rows start them below the lane's title.
+    const pad = l.rows.some((r) => r !== "") ? 20 : 8;
+    const h = l.rows.length * rh + pad + 4;
+    const rowY = (row: number) => y + pad + row * rh + rh / 2;
     parts.push(`<g class="lane ${l.kind === "sequence" ? "sequence" : "marks"}" data-lane="${esc(l.name)}"><text x="4" y="${y + 14}" font-weight="600">${esc(l.name)}</text>`);
     l.rows.forEach((name, row) => {
       parts.push(`<line x1="${left}" x2="${W - right}" y1="${n1(rowY(row))}" y2="${n1(rowY(row))}" stroke="#dde2ea"/>`);
