@@ -119,6 +119,7 @@ export function lanesFromTrace(records: readonly TraceRecord[], markers: readonl
   const pendingRead = new Map<string, string>();
   const readBy = new Map<string, string>();
   const lastWrite = new Map<string, number>();
+  const readAt = new Map<string, number>();
   const answered = new Map<string, number>();
   // vmm ioctl bookkeeping, by op id.
   const VMM = "vmm (ioctls and locks)";
@@ -178,9 +179,12 @@ export function lanesFromTrace(records: readonly TraceRecord[], markers: readonl
         const row = hvRow(id, service);
         if (what === "host-send") sent.set(key, { at, what: `${str(f[4])}${f[5] !== undefined && f[5] !== -1 ? ` op ${str(f[5])}` : ""}` });
         else if (what === "host-request") pendingRead.set(service, key);
+        // A timed-out request is answered by the kernel itself: no daemon → kernel hop.
+        else if (what === "timeout") readBy.delete(service);
         else if (what === "answer") {
-          if (readBy.get(service) === key) {
-            l.arrows.push({ from: lastWrite.get(service) ?? at, to: at, fromRow: service === "vss" ? 3 : 2, toRow: 1, key: "hv-ans", label: `${key} answer, status ${hex(f[4])}`, epoch });
+          const w = lastWrite.get(service);
+          if (readBy.get(service) === key && w !== undefined && w >= (readAt.get(service) ?? 0)) {
+            l.arrows.push({ from: w, to: at, fromRow: service === "vss" ? 3 : 2, toRow: 1, key: "hv-ans", label: `${key} answer, status ${hex(f[4])}`, epoch });
             readBy.delete(service);
           }
           answered.set(key, at);
@@ -240,6 +244,7 @@ export function lanesFromTrace(records: readonly TraceRecord[], markers: readonl
             l.arrows.push({ from: rx?.to ?? at, to: at, fromRow: 1, toRow: hvRow(target, service), key: "hv-req", label: `${key} read by ${target}`, epoch });
             pendingRead.delete(service);
             readBy.set(service, key);
+            readAt.set(service, at);
           } else if (target === "hv-utils" && kind === "hvt.call" && p.call === "write" && typeof p.from === "string" && p.from.endsWith("-daemon")) {
             lastWrite.set(service, at);
           }
@@ -336,7 +341,9 @@ export function timelineSvg(lanes: readonly Lane[], markers: readonly SnapshotMa
     parts.push(`<g class="lane ${l.kind === "sequence" ? "sequence" : "marks"}" data-lane="${esc(l.name)}"><text x="4" y="${y + 14}" font-weight="600">${esc(l.name)}</text>`);
     l.rows.forEach((name, row) => {
       parts.push(`<line x1="${left}" x2="${W - right}" y1="${n1(rowY(row))}" y2="${n1(rowY(row))}" stroke="#dde2ea"/>`);
-      if (name) parts.push(`<text x="${left - 6}" y="${n1(rowY(row) + 4)}" text-anchor="end" class="muted row-label">${esc(name)}</text>`);
+      // Row labels fit the left margin (about 32 characters of 11 px text).
+      const short = name.length > 32 ? `${name.slice(0, 31)}…` : name;
+      if (name) parts.push(`<text x="${left - 6}" y="${n1(rowY(row) + 4)}" text-anchor="end" class="muted row-label" data-name="${esc(name)}">${esc(short)}</text>`);
     });
     for (const gl of l.glyphs) {
       used.add(gl.key);
