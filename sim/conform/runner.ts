@@ -94,7 +94,7 @@ export async function runConformance(targets: readonly Target[], checks: readonl
       const wall = opts.wallMs ?? (() => 0);
       const t0 = wall();
       if (avail !== true) outcome = { status: "skipped", detail: `target unavailable: ${avail}` };
-      else if (missing.length) outcome = { status: "skipped", detail: `${target.name} lacks ${missing.join(", ")}` };
+      else if (missing.length) outcome = { status: "skipped", detail: `${target.name} lacks ${missing.join(", ")}`, applicable: false };
       else {
         try {
           outcome = await c.run({ target, model, seed: opts.seed });

@@ -44,7 +44,11 @@ export interface Target {
 export type Outcome =
   | { status: "passed"; detail?: string; deviations?: string[] }
   | { status: "failed"; detail: string; deviations?: string[] }
-  | { status: "skipped"; detail: string };
+  /**
+   * `applicable: false` when the target lacks a capability the check needs at all (the check does
+   * not apply to it, as opposed to a skip for a reason that could change, such as a missing program).
+   */
+  | { status: "skipped"; detail: string; applicable?: false };
 
 export interface CheckContext {
   readonly target: Target;

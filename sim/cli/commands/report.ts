@@ -1,8 +1,10 @@
 // `hvsim report`: one self-contained HTML page under reports/.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import type { Command } from "commander";
-import { renderReport, type FuzzFinding, type ReportData } from "../../report/html.ts";
+import { renderReport, type FuzzFinding, type ReportData, type SnapshotMarker } from "../../report/html.ts";
+import { markerFromNote } from "../../report/timeline.ts";
 import { loadChecks, REPO_ROOT, runConformance, type ConformReport } from "../../conform/runner.ts";
 import { modelTarget } from "../../conform/model-target.ts";
 import { runScenarioFile } from "../../scenario/index.ts";
@@ -86,12 +88,29 @@ Examples:
       const conform = conformIn ?? (await runConformance([modelTarget(1)], await loadChecks(), { seed: 1 }));
       const loaded = loadScenarioFile(opts.scenario);
       const records: TraceRecord[] = [];
-      const run = runScenarioFile(opts.scenario, { onTrace: (r) => void records.push(r), snapshotDir: join(dirname(out.kind === "stdout" ? "." : out.abs), ".report-snapshots") });
+      const markers: SnapshotMarker[] = [];
+      // Save steps write into a private temporary folder (relative snapshot names resolve against
+      // it), removed afterwards: the report leaves nothing behind but --out.
+      const snapshotDir = mkdtempSync(join(tmpdir(), "hvsim-report-"));
+      let run: ReturnType<typeof runScenarioFile>;
+      try {
+        run = runScenarioFile(opts.scenario, {
+          onTrace: (r) => void records.push(r),
+          onNote: (text) => {
+            const m = markerFromNote(text, records.length);
+            if (m) markers.push(m);
+          },
+          snapshotDir,
+        });
+      } finally {
+        rmSync(snapshotDir, { recursive: true, force: true });
+      }
       if (run.status === "invalid") throw new Failure(`scenario ${opts.scenario} is invalid: ${run.issues.map((i) => `${i.line}:${i.column} ${i.message}`).join("; ")}`, 2);
       const scenario = {
         name: loaded.ok ? loaded.scenario.name ?? relative(REPO_ROOT, opts.scenario) : opts.scenario,
         file: relative(REPO_ROOT, opts.scenario),
         records,
+        markers,
         traceHash: run.traceHash,
         status: run.status === "ok" ? "all steps passed" : `failed at step ${run.failure.step}: ${run.failure.message}`,
       };
