@@ -39,10 +39,10 @@ export function register(program: Command): void {
   program
     .command("run")
     .description("Run a scenario (YAML or JSON): machine, seed and timed steps with expectations")
-    .argument("<file>", "scenario file (.yaml, .yml or .json)")
+    .argument("<file>", "scenario file (.yaml, .yml or .json; - reads standard input)")
     .option("--seed <n>", "override the scenario's seed")
     .option("--trace <out.jsonl>", "also write every trace record as one JSON object per line")
-    .option("--snapshot-dir <dir>", "directory for relative snapshot file names in save/restore steps (default: current directory)")
+    .option("--snapshot-dir <dir>", "directory for relative snapshot file names in save/restore steps (default: the scenario's folder; for - the current directory)")
     .option("-q, --quiet", "print only the result and the trace hash, not the trace")
     .addHelpText(
       "after",
@@ -76,13 +76,18 @@ Example:
         throw new Failure(`${file}: malformed scenario (${loaded.issues.length} problem${loaded.issues.length === 1 ? "" : "s"}); nothing was run`, 2);
       }
       const scn = loaded.scenario;
-      const sink = opts.trace ? new LineSink(opts.trace) : undefined;
-      if (!opts.quiet) out(`# ${scn.name}: machine ${scn.machine.name}, seed ${seed ?? scn.seed}, ${scn.steps.length} steps\n`);
+      // Nothing is printed or written until the bench is built: a device override that cannot be
+      // built is a malformed scenario, with no trace file left behind.
+      let sink: LineSink | undefined;
       let r;
       try {
         r = runScenario(scn, {
           seed,
           snapshotDir: opts.snapshotDir,
+          onStart: () => {
+            if (!opts.quiet) out(`# ${scn.name}: machine ${scn.machine.name}, seed ${seed ?? scn.seed}, ${scn.steps.length} steps\n`);
+            sink = opts.trace ? new LineSink(opts.trace) : undefined;
+          },
           onTrace: opts.quiet && !sink ? undefined : (rec) => {
             if (!opts.quiet) out(`${formatRecord(rec)}\n`);
             sink?.push(jsonlRecord(rec));
