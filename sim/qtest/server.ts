@@ -6,18 +6,35 @@
 // that caused them). `handle` is pure simulation: the transport (stdio, socket) lives in the CLI.
 import type { Bench } from "../machine/bench.ts";
 import { IoFault, type IoSize } from "../bus/portio.ts";
-import { MemoryError } from "../memory/memory.ts";
-import { TimeError } from "../clock/time.ts";
+import { MAX_TIME, TimeError } from "../clock/time.ts";
 
 class Bad extends Error {}
 
-/** strtoul/strtoull with base 0 for a whole word: 0x hex, leading-0 octal, decimal. */
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * The most bytes one `read` or `b64read` answers (16 MiB, a 32 MiB reply line). QEMU 7.2 has no
+ * limit: it g_malloc()s the length first, so `b64read 0 100000000000` aborts it ("GLib: failed to
+ * allocate 100000000000 bytes") and `read 0 0x7fffffff` keeps it busy building a 4 GiB line.
+ */
+export const MAX_READ = 1 << 24;
+
+/** strtoul/strtoull with base 0 for a whole word: 0x hex, leading-0 octal, decimal; at most 2^64 - 1. */
 export function parseNumber(word: string | undefined): bigint {
   if (word === undefined) throw new Bad("missing argument");
-  if (/^0[xX][0-9a-fA-F]+$/.test(word)) return BigInt(word);
-  if (/^0[0-7]*$/.test(word)) return BigInt("0o" + (word.slice(1) || "0"));
-  if (/^[1-9][0-9]*$/.test(word)) return BigInt(word);
-  throw new Bad(`invalid number '${word}'`);
+  let v: bigint;
+  if (/^0[xX][0-9a-fA-F]+$/.test(word)) v = BigInt(word);
+  else if (/^0[0-7]*$/.test(word)) v = BigInt("0o" + (word.slice(1) || "0"));
+  else if (/^[1-9][0-9]*$/.test(word)) v = BigInt(word);
+  else throw new Bad(`invalid number '${word}'`);
+  // QEMU's qemu_strtou64 answers ERANGE here and its g_assert(ret == 0) aborts; hvsim says why.
+  if (v > U64_MAX) throw new Bad(`number '${word}' is out of range (above 2^64 - 1)`);
+  return v;
+}
+
+/** The error for a clock value past the last exact virtual time; quotes the word as given. */
+function pastLimit(cmd: string, word: string): Bad {
+  return new Bad(`${cmd} ${word}: past hvsim's virtual time limit of 2^53 - 1 ns (${MAX_TIME} ns, about 104 days)`);
 }
 
 /** qemu_strtoi64 with base 0: like parseNumber, with an optional sign. */
@@ -47,6 +64,8 @@ export class QtestServer {
   /** Runs one command line (without its newline); returns the lines to send, IRQ lines first. */
   handle(line: string): string[] {
     this.pending = [];
+    // A CRLF line ending is accepted (QEMU 7.2 keeps the '\r' in the last word and aborts on it).
+    if (line.endsWith("\r")) line = line.slice(0, -1);
     let reply: string;
     try {
       reply = this.run(line.split(" "));
@@ -68,29 +87,41 @@ export class QtestServer {
     return Number(p);
   }
 
-  private addr(word: string | undefined): number {
-    const a = parseNumber(word);
-    if (a > BigInt(Number.MAX_SAFE_INTEGER)) throw new Bad(`address ${word} is too large`);
-    return Number(a);
+  /** A guest physical address: any 64-bit value (past RAM reads zero and writes vanish, as in QEMU). */
+  private addr(word: string | undefined): bigint {
+    return parseNumber(word);
   }
 
-  private memRead(addr: number, len: number): Uint8Array {
+  /** A read length: 1..MAX_READ bytes, checked before anything is allocated. */
+  private readLen(cmd: string, word: string | undefined): number {
+    const n = parseNumber(word);
+    // QEMU 7.2 g_assert(len)s and aborts on `read ADDR 0`.
+    if (n === 0n && cmd === "read") throw new Bad("read of 0 bytes");
+    if (n > BigInt(MAX_READ)) throw new Bad(`${cmd} length ${word} is above hvsim's limit of ${MAX_READ} bytes (16 MiB) per read`);
+    return Number(n);
+  }
+
+  /** The part of [addr, addr + len) inside RAM, as [start, count] (count 0 when none is). */
+  private inRam(addr: bigint, len: bigint): [number, number] {
+    const ramEnd = BigInt(this.bench.memory.size);
+    if (addr >= ramEnd) return [0, 0];
+    const end = addr + len < ramEnd ? addr + len : ramEnd;
+    return [Number(addr), Number(end - addr)];
+  }
+
+  private memRead(addr: bigint, len: number): Uint8Array {
     // Outside RAM nothing answers: QEMU's unassigned accesses read as zero.
-    try {
-      return this.bench.memory.read(addr, len);
-    } catch (e) {
-      if (!(e instanceof MemoryError)) throw e;
-      const out = new Uint8Array(len);
-      const ramEnd = this.bench.memory.size;
-      if (addr < ramEnd) out.set(this.bench.memory.read(addr, ramEnd - addr));
-      return out;
-    }
+    const [start, count] = this.inRam(addr, BigInt(len));
+    if (count === len) return this.bench.memory.read(start, len);
+    const out = new Uint8Array(len);
+    if (count) out.set(this.bench.memory.read(start, count));
+    return out;
   }
 
-  private memWrite(addr: number, data: Uint8Array): void {
-    const ramEnd = this.bench.memory.size;
-    if (addr >= ramEnd) return;
-    this.bench.memory.write(addr, data.subarray(0, Math.min(data.length, ramEnd - addr)));
+  /** Writes `fill(len)` at addr, keeping only the part inside RAM (nothing is allocated past it). */
+  private memWrite(addr: bigint, len: bigint, fill: (count: number) => Uint8Array): void {
+    const [start, count] = this.inRam(addr, len);
+    if (count) this.bench.memory.write(start, fill(count));
   }
 
   private run(w: string[]): string {
@@ -121,7 +152,7 @@ export class QtestServer {
         const v = BigInt.asUintN(size * 8, parseNumber(w[2]));
         const b = new Uint8Array(size);
         for (let i = 0; i < size; i++) b[i] = Number((v >> BigInt(8 * i)) & 0xffn);
-        this.memWrite(addr, b);
+        this.memWrite(addr, BigInt(size), (n) => b.subarray(0, n));
         return "OK";
       }
       case "readb":
@@ -135,42 +166,48 @@ export class QtestServer {
         return `OK 0x${hex(v, 16)}`;
       }
       case "read": {
-        const len = this.addr(w[2]);
-        if (len === 0) throw new Bad("read of 0 bytes");
-        return `OK 0x${Buffer.from(this.memRead(this.addr(w[1]), len)).toString("hex")}`;
+        const addr = this.addr(w[1]);
+        const len = this.readLen(cmd, w[2]);
+        return `OK 0x${Buffer.from(this.memRead(addr, len)).toString("hex")}`;
       }
-      case "b64read":
-        return `OK ${Buffer.from(this.memRead(this.addr(w[1]), this.addr(w[2]))).toString("base64")}`;
+      case "b64read": {
+        const addr = this.addr(w[1]);
+        return `OK ${Buffer.from(this.memRead(addr, this.readLen(cmd, w[2]))).toString("base64")}`;
+      }
+      // write, b64write, memset: QEMU allocates the whole length; hvsim builds only the bytes that
+      // land in RAM (the rest would vanish anyway), so any 64-bit length is answered.
       case "write": {
         const addr = this.addr(w[1]);
-        const len = this.addr(w[2]);
+        const len = parseNumber(w[2]);
         const data = w[3];
         if (data === undefined) throw new Bad("missing argument");
         if (data.length < 3) return "ERR invalid argument size";
-        const b = new Uint8Array(len);
-        for (let i = 0; i < len; i++) {
-          if (i * 2 + 4 <= data.length) b[i] = parseInt(data.slice(i * 2 + 2, i * 2 + 4), 16) || 0;
-        }
-        this.memWrite(addr, b);
+        this.memWrite(addr, len, (n) => {
+          const b = new Uint8Array(n);
+          for (let i = 0; i < n && i * 2 + 4 <= data.length; i++) b[i] = parseInt(data.slice(i * 2 + 2, i * 2 + 4), 16) || 0;
+          return b;
+        });
         return "OK";
       }
       case "b64write": {
         const addr = this.addr(w[1]);
-        const len = this.addr(w[2]);
+        const len = parseNumber(w[2]);
         const data = w[3];
         if (data === undefined) throw new Bad("missing argument");
         if (data.length < 3) return "ERR invalid argument size";
         const decoded = Buffer.from(data, "base64");
-        const b = new Uint8Array(len);
-        b.set(decoded.subarray(0, len));
-        this.memWrite(addr, b);
+        this.memWrite(addr, len, (n) => {
+          const b = new Uint8Array(n);
+          b.set(decoded.subarray(0, n));
+          return b;
+        });
         return "OK";
       }
       case "memset": {
         const addr = this.addr(w[1]);
-        const len = this.addr(w[2]);
+        const len = parseNumber(w[2]);
         const pattern = Number(parseNumber(w[3]) & 0xffn);
-        if (len) this.memWrite(addr, new Uint8Array(len).fill(pattern));
+        this.memWrite(addr, len, (n) => new Uint8Array(n).fill(pattern));
         return "OK";
       }
       case "endianness":
@@ -178,9 +215,13 @@ export class QtestServer {
       // QEMU 7.2 (qtest_clock_warp; replies checked on a qtest-enabled 7.2): the clock only moves
       // forward, and every clock command answers `OK <now>` — also clock_step without an argument
       // when no timer is pending (the deadline is -1), clock_step 0, and clock_set to the past.
+      // QEMU keeps int64 nanoseconds (clock_step 9007199254740993 answers OK 9007199254740993
+      // there); hvsim's clock stops at 2^53 - 1 ns, so a step or set past it is a FAIL naming the
+      // limit and the number as written, and the clock does not move.
       case "clock_step": {
         if (w[1] !== undefined) {
           const ns = parseSigned(w[1]);
+          if (ns > BigInt(MAX_TIME - clock.now)) throw pastLimit(cmd, w[1]);
           if (ns > 0n) clock.runUntil(clock.now + Number(ns));
         } else if (clock.nextAt !== undefined) {
           clock.runUntil(clock.nextAt);
@@ -189,6 +230,7 @@ export class QtestServer {
       }
       case "clock_set": {
         const ns = parseSigned(w[1]);
+        if (ns > BigInt(MAX_TIME)) throw pastLimit(cmd, w[1]!);
         if (ns > BigInt(clock.now)) clock.runUntil(Number(ns));
         return `OK ${clock.now}`;
       }

@@ -3,7 +3,7 @@
 // they came from. A scenario with any problem is not run at all.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Alias, type Document, type Node as YamlNode } from "yaml";
 import type { MachineSpec } from "../machine/bench.ts";
 import { COMMON_STEP_KEYS, getStepType, stepTypeNames } from "./registry.ts";
 import { int, time } from "./values.ts";
@@ -133,6 +133,45 @@ function pathText(path: readonly PathKey[]): string {
   return s;
 }
 
+/** Aliased nodes one scenario may expand to (the yaml package's guard against alias bombs). */
+const MAX_ALIAS_COUNT = 100;
+
+/**
+ * Numbers a double cannot hold exactly (9007199254740993, 1e30, 18446744073709551615) are handed
+ * to the schemas as their source text, so that range checks see, and messages quote, what the
+ * user wrote rather than its nearest double.
+ */
+function exactNumbers(doc: Document, text: string): void {
+  visit(doc, {
+    Scalar(_, node) {
+      if (typeof node.value === "number" && Number.isFinite(node.value) && !Number.isSafeInteger(node.value) && Number.isInteger(node.value) && node.range) {
+        node.value = text.slice(node.range[0], node.range[1]).trim();
+      }
+    },
+  });
+}
+
+/** toJS failed on an alias: an alias bomb, or an alias whose anchor is missing or comes later. */
+function aliasIssue(doc: Document, loc: Locator, file: string, e: Error): ScenarioIssue {
+  const aliases: Alias[] = [];
+  visit(doc, { Alias: (_, node) => void aliases.push(node) });
+  const m = /Unresolved alias.*: (.*)$/.exec(e.message);
+  if (m) {
+    const a = aliases.find((x) => x.source === m[1]) ?? aliases[0];
+    const anchored = (() => {
+      let found = false;
+      visit(doc, { Node: (_, n) => void (found ||= (n as { anchor?: string }).anchor === m[1]) });
+      return found;
+    })();
+    const why = anchored ? `its anchor &${m[1]} comes after it (an anchor must be set before its alias)` : `there is no anchor &${m[1]}`;
+    return { file, ...loc.pos(a), message: `syntax error: alias *${m[1]}: ${why}` };
+  }
+  if (/alias count|resource exhaustion/i.test(e.message)) {
+    return { file, ...loc.pos(aliases[0]), message: `syntax error: the aliases expand to more than ${MAX_ALIAS_COUNT} aliased nodes (an alias bomb?); write the values out` };
+  }
+  return { file, ...loc.pos(aliases[0]), message: `syntax error: ${e.message}` };
+}
+
 /** Parses and checks a scenario's text; `file` is used in messages and to resolve nothing else. */
 export function parseScenario(text: string, file: string): LoadResult {
   const lc = new LineCounter();
@@ -147,7 +186,13 @@ export function parseScenario(text: string, file: string): LoadResult {
     };
   }
   const loc = new Locator(doc, lc, file);
-  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  exactNumbers(doc, text);
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
+  } catch (e) {
+    return { ok: false, issues: [aliasIssue(doc, loc, file, e as Error)] };
+  }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     return { ok: false, issues: [{ file, line: 1, column: 1, message: "a scenario is a mapping with machine, seed and steps" }] };
   }
@@ -237,11 +282,11 @@ function sortIssues(issues: ScenarioIssue[]): ScenarioIssue[] {
   return issues.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
-/** Reads and parses a scenario file; an unreadable file is one issue at 1:1. */
+/** Reads and parses a scenario file ("-": standard input); an unreadable file is one issue at 1:1. */
 export function loadScenarioFile(file: string): LoadResult {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readFileSync(file === "-" ? 0 : file, "utf8");
   } catch (e) {
     return { ok: false, issues: [{ file, line: 1, column: 1, message: `cannot read the scenario: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }] };
   }

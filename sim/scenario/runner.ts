@@ -1,6 +1,6 @@
 // Running a scenario: build the bench from the scenario's machine and seed, run the steps in order
 // (running the clock to a step's `at` first), stop at the first failed assertion or error.
-import { isAbsolute, resolve as resolvePath } from "node:path";
+import { dirname, isAbsolute, resolve as resolvePath } from "node:path";
 import { Bench } from "../machine/bench.ts";
 import type { DeviceKinds } from "../machine/device.ts";
 import type { TraceListener } from "../clock/trace.ts";
@@ -11,8 +11,13 @@ import { scenarioKinds } from "./machines.ts";
 export interface RunOptions {
   /** Overrides the scenario's seed. */
   seed?: number;
-  /** Directory that relative snapshot file names resolve against (default: the current directory). */
+  /**
+   * Directory that relative snapshot file names resolve against (default: the scenario file's own
+   * folder; the current directory for a scenario read from standard input, file "-").
+   */
   snapshotDir?: string;
+  /** Called once the bench is built, before the first step (nothing is written before it). */
+  onStart?: () => void;
   /** Receives every trace record as it is appended. */
   onTrace?: TraceListener;
   /** Receives commentary lines (snapshot saved/restored, notes). */
@@ -53,9 +58,10 @@ export function runScenario(scn: Scenario, opts: RunOptions = {}): RunResult {
     const at = scn.devicesAt ?? scn.machineAt;
     return { status: "invalid", issues: [{ file: scn.file, ...at, message: `cannot build machine ${scn.machine.name}: ${(e as Error).message}` }] };
   }
+  opts.onStart?.();
   const unlisten = opts.onTrace ? bench.clock.trace.listen(opts.onTrace) : undefined;
   const vars = new Map<string, number | bigint | string>();
-  const dir = opts.snapshotDir ?? process.cwd();
+  const dir = opts.snapshotDir ?? (scn.file === "-" ? process.cwd() : dirname(resolvePath(scn.file)));
   try {
     for (const s of scn.steps) {
       const ctx: StepContext = {

@@ -52,9 +52,9 @@ describe("vmm scenario steps", () => {
     expect(bad2.ok).toBe(false);
   });
 
-  it("reports an unknown command or a missing variable as a step error", () => {
+  it("refuses an unknown command when loading; a missing variable is a step error", () => {
     const r = run(head + "  - vmm: ioctl\n    fd: $ctl\n    cmd: VM_NOPE\n");
-    expect(r.status).toBe("failed");
+    expect(r.status === "invalid" && r.issues.map((i) => `${i.line}:${i.column}: ${i.message}`)).toEqual(["9:10: step 2 (vmm): steps[1].cmd: unknown vmm ioctl VM_NOPE"]);
     const r2 = run(head + "  - vmm: close\n    fd: $nothere\n");
     expect(r2.status === "failed" && r2.failure.message).toMatch(/nothere/);
   });

@@ -5,8 +5,8 @@
 // connection closes.
 //
 // Speed: on stdio the server reads with blocking read(2) calls and answers every complete line
-// of a chunk with one write(2) — no event loop turn per command. Lines are split on '\n' only, as
-// QEMU does (a '\r' stays part of the last word).
+// of a chunk with one write(2) — no event loop turn per command. Lines are split on '\n'; the
+// server drops a trailing '\r' (QEMU keeps it and aborts).
 import { existsSync, lstatSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import type { Command } from "commander";
@@ -155,8 +155,12 @@ Commands: outb/outw/outl, inb/inw/inl, readb..readq, writeb..writeq, read, write
 b64write, memset, endianness, clock_step [NS], clock_set NS, irq_intercept_in/out ioapic.
 Replies and IRQ lines are formatted exactly as QEMU 7.2's qtest. Exits when the input closes.
 
+Lines end in LF or CRLF. read/b64read answer at most 16 MiB; addresses past RAM read as zero.
+The virtual clock stops at 2^53 - 1 ns: clock_step/clock_set past it answer FAIL naming the limit.
+
 Examples:
-  $ printf 'clock_step 1000000000\\ninl 0x608\\n' | npx hvsim qtest --machine q35
+  # enable the q35 PM block at 0x600 (LPC PMBASE, ACPI_CNTL), then read the PM timer at 1 s:
+  $ printf 'outl 0xcf8 0x8000f840\\noutl 0xcfc 0x601\\noutl 0xcf8 0x8000f844\\noutb 0xcfc 0x80\\nclock_step 1000000000\\ninl 0x608\\n' | npx hvsim qtest --machine q35
   $ npx hvsim qtest --socket ./hvsim.qtest &`,
     )
     .action(async (opts: { machine: string; socket?: string; seed: string }) => {

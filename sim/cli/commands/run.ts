@@ -1,7 +1,7 @@
 // `hvsim run FILE`: runs a scenario, printing the trace as it happens and the final trace hash.
 // Exit 0 when every step passes, 1 on a failed assertion or step, 2 on a malformed scenario.
 import { mkdirSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import type { Command } from "commander";
 import { plural } from "../text.ts";
 import { Failure, UsageError } from "../errors.ts";
@@ -46,10 +46,10 @@ export function register(program: Command): void {
   program
     .command("run")
     .description("Run a scenario (YAML or JSON): machine, seed and timed steps with expectations")
-    .argument("<file>", "scenario file (.yaml, .yml or .json)")
+    .argument("<file>", "scenario file (.yaml, .yml or .json; - reads standard input)")
     .option("--seed <n>", "override the scenario's seed")
     .option("--trace <out.jsonl>", "also write every trace record as one JSON object per line ('-': standard output, and the readable output goes to stderr)")
-    .option("--snapshot-dir <dir>", "existing directory for relative snapshot file names in save/restore steps (default: current directory)")
+    .option("--snapshot-dir <dir>", "existing directory for relative snapshot file names in save/restore steps (default: the scenario's folder; for - the current directory)")
     .option("-q, --quiet", "print only the result and the trace hash, not the trace")
     .addHelpText(
       "after",
@@ -90,7 +90,7 @@ Example:
         throw new Failure(`${file}: malformed scenario (${loaded.issues.length} problem${loaded.issues.length === 1 ? "" : "s"}); nothing was run`, 2);
       }
       const scn = loaded.scenario;
-      const dir = opts.snapshotDir ?? ".";
+      const dir = opts.snapshotDir ?? (file === "-" ? "." : dirname(file));
       for (const st of scn.steps) {
         if (st.type !== "save") continue;
         const name = (st.args as { save?: unknown }).save;
@@ -98,14 +98,19 @@ Example:
         const o = checkOutputFile(isAbsolute(name) ? name : join(dir, name), `${file}:${st.line}: save:`, { allowStdout: false });
         if (o.createParent) mkdirSync(o.createParent, { recursive: true });
       }
-      const sink = traceOut ? new LineSink(traceOut) : undefined;
-      if (!opts.quiet) out(`# ${scn.name}: machine ${scn.machine.name}, seed ${seed ?? scn.seed}, ${plural(scn.steps.length, "step")}\n`);
+      // Nothing is printed or written until the bench is built: a device override that cannot be
+      // built is a malformed scenario, with no trace file left behind.
+      let sink: LineSink | undefined;
       let r;
       try {
         r = runScenario(scn, {
           seed,
           snapshotDir: opts.snapshotDir,
-          onTrace: opts.quiet && !sink ? undefined : (rec) => {
+          onStart: () => {
+            if (!opts.quiet) out(`# ${scn.name}: machine ${scn.machine.name}, seed ${seed ?? scn.seed}, ${plural(scn.steps.length, "step")}\n`);
+            sink = traceOut ? new LineSink(traceOut) : undefined;
+          },
+          onTrace: opts.quiet && !traceOut ? undefined : (rec) => {
             if (!opts.quiet) out(`${formatRecord(rec)}\n`);
             sink?.push(jsonlRecord(rec));
           },

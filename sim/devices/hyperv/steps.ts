@@ -17,6 +17,7 @@
 import { z } from "zod";
 import { registerStep, StepAssertion, StepError, type StepContext } from "../../scenario/registry.ts";
 import { NS_PER_S } from "../../clock/time.ts";
+import { u64 } from "../../scenario/values.ts";
 import { HV_E_FAIL, HV_S_CONT, HV_S_OK } from "../../wire/hyperv-constants.ts";
 import { HypervHost, type HostAnswer, type KvpRequest, type VssOpName, VSS_OPS } from "./host.ts";
 import { HvUtilsKernel } from "./kernel.ts";
@@ -38,7 +39,21 @@ const within = z.number().int().nonnegative();
 const pool = z.number().int().min(0).max(255);
 const expectAnswer = z.strictObject({ status: status.optional(), key: z.string().optional(), value: z.string().optional(), flags: z.number().int().optional() });
 const waitKeys = { expect: expectAnswer.optional(), within: within.optional(), answered: z.boolean().optional(), as: varName.optional() };
-const value = z.union([z.string(), z.strictObject({ u32: z.number().int().min(0).max(0xffffffff) }), z.strictObject({ u64: z.union([z.number().int().nonnegative(), z.string()]).transform((v) => BigInt(v)) })]);
+const U32Value = z.strictObject({ u32: z.number({ error: "u32 must be a whole number in 0..0xffffffff" }).int().min(0).max(0xffffffff) });
+const U64Value = z.strictObject({ u64 });
+/** A KVP value: a string, {u32: N} or {u64: N}; the issues of the form chosen are reported as they are. */
+const value = z.unknown().transform((v, ctx): string | z.output<typeof U32Value> | z.output<typeof U64Value> => {
+  if (typeof v === "string") return v;
+  const form = v !== null && typeof v === "object" ? ("u64" in v ? U64Value : "u32" in v ? U32Value : undefined) : undefined;
+  const r = form?.safeParse(v);
+  if (!r?.success) {
+    for (const i of r?.error.issues ?? [{ path: [], message: `a KVP value is a string, {u32: N} or {u64: N}, got ${JSON.stringify(v)}` }]) {
+      ctx.addIssue({ code: "custom", path: i.path, message: i.message });
+    }
+    return z.NEVER;
+  }
+  return r.data;
+});
 
 const KvpSchema = z.discriminatedUnion("kvp", [
   z.strictObject({ kvp: z.literal("set"), pool, key: z.string(), value, ...waitKeys }),

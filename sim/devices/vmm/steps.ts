@@ -18,6 +18,7 @@
 import { z } from "zod";
 import { registerStep, StepAssertion, StepError, type StepContext } from "../../scenario/registry.ts";
 import { codec } from "../../wire/codec.ts";
+import { parseIntText } from "../../scenario/values.ts";
 import { toHex } from "../../clock/canonical.ts";
 import { errnoName, errnoValue } from "./errno.ts";
 import { argBytes, vcpuArg } from "./args.ts";
@@ -31,6 +32,32 @@ const errno = z.union([z.number().int().nonnegative(), z.string()]).refine((v) =
 const varName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a variable name is letters, digits and _");
 const scalar = z.union([z.number().int(), z.string().regex(/^-?(0x[0-9a-fA-F]+|[0-9]+)$/, "a whole number")]);
 const common = { device: z.string().optional(), pid: ref.optional() };
+
+/**
+ * Load-time checks of an ioctl step (a malformed scenario, not a failed run): the command name is
+ * known, and every args/copyout value fits its struct member (signed or unsigned, as written).
+ */
+function checkIoctlAtLoad(a: { cmd: string | number; args?: Record<string, number | string>; copyout?: Record<string, number | string> }, ctx: z.RefinementCtx): void {
+  if (typeof a.cmd !== "string" || /^0x[0-9a-f]+$/i.test(a.cmd)) return;
+  const def = ioctlByName(a.cmd);
+  if (!def) {
+    ctx.addIssue({ code: "custom", path: ["cmd"], message: `unknown vmm ioctl ${a.cmd}` });
+    return;
+  }
+  const fields = def.arg ? codec(def.arg).fields : [];
+  for (const key of ["args", "copyout"] as const) {
+    for (const [name, v] of Object.entries(a[key] ?? {})) {
+      const f = fields.find((x) => x.path === name);
+      if (!f || f.type.kind !== "prim") continue; // named at run time with the member list
+      const n = typeof v === "number" ? BigInt(v) : parseIntText(v);
+      if (n === undefined) continue;
+      const bits = BigInt(f.size * 8);
+      if (n < -(1n << (bits - 1n)) || n >= 1n << bits) {
+        ctx.addIssue({ code: "custom", path: [key, name], message: `${name} ${String(v)} does not fit the ${f.size}-byte member ${def.arg!.name}.${name}` });
+      }
+    }
+  }
+}
 
 const Schema = z.discriminatedUnion("vmm", [
   z.strictObject({ vmm: z.literal("open"), path: z.string(), mode: z.enum(["r", "w", "rw"]).default("rw"), as: varName.optional(), expect: errno.optional(), ...common }),
@@ -51,7 +78,7 @@ const Schema = z.discriminatedUnion("vmm", [
     expect: errno.optional(),
     copyout: z.record(z.string(), scalar).optional(),
     ...common,
-  }),
+  }).superRefine(checkIoctlAtLoad),
   z.strictObject({ vmm: z.literal("wait"), op: ref, expect: errno.optional(), device: z.string().optional() }),
   z.strictObject({ vmm: z.literal("spawn"), as: varName.optional(), device: z.string().optional() }),
   z.strictObject({ vmm: z.literal("fork"), as: varName.optional(), ...common }),
