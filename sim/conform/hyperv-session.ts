@@ -130,6 +130,27 @@ export function autoValues(id: HvIdentity): Record<string, string> {
   };
 }
 
+/** An IPv4 prefix length as a dotted netmask (what inet_ntop prints for ifa_netmask). */
+function netmask(len: number): string {
+  const m = len <= 0 ? 0 : (0xffffffff << (32 - Math.min(32, len))) >>> 0;
+  return [24, 16, 8, 0].map((sh) => (m >>> sh) & 0xff).join(".");
+}
+
+/**
+ * The guest's own adapter as hv_kvp_daemon answers GET_IP_INFO for it, from the identity the bridge
+ * gives the real daemon (getifaddrs: one IPv4 then one IPv6 address on ifName):
+ * tools/hv/hv_kvp_daemon.c (linux 6.1.192) :983 upper-cases the MAC it compares with adapter_id;
+ * :878/:892 addr_family |= ADDR_FAMILY_IPV4 | ADDR_FAMILY_IPV6 (3); :793 joins addresses with ';';
+ * :906/:913 the IPv6 subnet is "/<prefix>" appended after ';'; :923 kvp_get_ipconfig_info gets the
+ * gateway, DNS and DHCP state from `ip route` / hv_get_dns_info / hv_get_dhcp_info, which the
+ * sandbox refuses (popen fails): gateway and DNS stay empty, dhcp_enabled 0.
+ */
+export function identityAdapter(id: HvIdentity): { mac: string; ifName: string; addrFamily: number; dhcpEnabled: number; ipAddr: string; subNet: string; gateWay: string; dnsAddr: string } {
+  const [v4, l4] = id.ipv4.split("/");
+  const [v6, l6] = id.ipv6.split("/");
+  return { mac: id.mac, ifName: id.ifName, addrFamily: 3, dhcpEnabled: 0, ipAddr: `${v4};${v6}`, subNet: `${netmask(Number(l4))};/${l6}`, gateWay: "", dnsAddr: "" };
+}
+
 export function modelMounts(ms: readonly HvMount[]): Mount[] {
   return ms.map((m) => ({ fsname: m.fsname, dir: m.dir, type: m.type, opts: m.opts.split(","), ...(m.loop ? { loop: true } : {}) }));
 }
@@ -249,7 +270,7 @@ export class ModelHypervSession extends HypervSessionBase {
 
   constructor(service: Service, o: HypervOpenOptions, seed = 0) {
     const id = o.identity ?? HV_IDENTITY;
-    super(service, o, service === "kvp" ? { kvp: { auto: autoValues(id) } } : { vss: { mounts: modelMounts(o.mounts ?? []) } }, seed);
+    super(service, o, service === "kvp" ? { kvp: { auto: autoValues(id), adapters: [identityAdapter(id)] } } : { vss: { mounts: modelMounts(o.mounts ?? []) } }, seed);
     this.kvpd = this.bench.findDevice<KvpDaemonModel>("kvp-daemon");
     this.vssd = this.bench.findDevice<VssDaemonModel>("vss-daemon");
   }

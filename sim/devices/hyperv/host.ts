@@ -2,6 +2,9 @@
 // at most one transaction outstanding per service (later requests wait in the host's queue), and
 // records every answer with its status and transaction id. Packets travel as clock events; a
 // `force` send skips the queue (to show what the guest does with a second request in its ring).
+// With `timeoutNs: "hyperv"` every transaction has a host timeout (hostTimeoutNs): an unanswered one
+// is recorded as timed out and the next queued request goes, so a lost transaction cannot stall the
+// channel forever. (Off by default for now: existing scenarios and specs pin "no answer ever".)
 import type { Bench } from "../../machine/bench.ts";
 import type { Device, DeviceKind } from "../../machine/device.ts";
 import type { ClockEvent } from "../../clock/clock.ts";
@@ -110,6 +113,8 @@ interface Outstanding {
   op: number;
   pool: number;
   sentAt: number;
+  /** Sequence number of the pending host.timeout clock event (null: none). */
+  timeoutSeq: number | null;
 }
 
 export interface HostServiceState {
@@ -123,6 +128,8 @@ export interface HostServiceState {
   unexpected: { id: number; at: number }[];
   /** Answers dropped from `answers` to keep it within keepAnswers. */
   forgotten: number;
+  /** Transactions the host gave up on (host timeout), in order. */
+  timedOut: { id: number; at: number }[];
   negotiated: { fw: string; srv: string } | null;
   lastBytes: Uint8Array | null;
 }
@@ -142,6 +149,21 @@ export interface HostConfig {
   offers?: Partial<Record<Service, { framework?: string[]; service?: string[] }>>;
   /** Answers kept per service (oldest dropped first; default 100000). */
   keepAnswers?: number;
+  /** Host timeout per transaction: ns, or "hyperv" for hostTimeoutNs of the op; 0 / absent = never. */
+  timeoutNs?: number | "hyperv";
+}
+
+/**
+ * The host's timeout for one transaction. No public source states the timeout of the Hyper-V host's
+ * own KVP/VSS integration components, so hvsim chooses, and documents here, the guest kernel's
+ * timeout for the same transaction plus 5 s: drivers/hv/hv_snapshot.c (linux 6.1.192) waits
+ * VSS_FREEZE_TIMEOUT (15 min) for a FREEZE and HV_UTIL_TIMEOUT (30 s) for every other op, as
+ * drivers/hv/hv_kvp.c does for every KVP op, and then answers HV_E_FAIL itself; the margin makes
+ * sure a guest that gives up on its own is always heard before the host gives up on it.
+ */
+export function hostTimeoutNs(service: Service, kind: RequestKind, op: number): number {
+  const guest = service === "vss" && kind === "vss" && op === VSS_OP_FREEZE ? 15 * 60 : 30;
+  return (guest + 5) * 1_000_000_000;
 }
 
 const DEFAULT_OFFERS: Record<Service, { framework: string[]; service: string[] }> = {
@@ -158,7 +180,7 @@ function versions(list: readonly string[], what: string): Version[] {
 }
 
 function newHostService(): HostServiceState {
-  return { nextId: 1, negotiationSent: false, outstanding: [], queue: [], answers: [], unexpected: [], forgotten: 0, negotiated: null, lastBytes: null };
+  return { nextId: 1, negotiationSent: false, outstanding: [], queue: [], answers: [], unexpected: [], forgotten: 0, timedOut: [], negotiated: null, lastBytes: null };
 }
 
 /** Reads the fields of an answer that matter for its kind. Never throws. */
@@ -205,18 +227,21 @@ export class HypervHost implements Device<HostState> {
   private readonly guest: string;
   private readonly toGuestNs: number;
   private readonly keep: number;
+  private readonly timeoutNs: number | "hyperv";
   private readonly offers: Record<Service, { framework: Version[]; service: Version[] }>;
 
   constructor(readonly id: string, private readonly bench: Bench, cfg: HostConfig) {
     this.guest = cfg.guest ?? "hv-utils";
     this.toGuestNs = cfg.toGuestNs ?? 10_000;
     this.keep = cfg.keepAnswers ?? 100_000;
+    this.timeoutNs = cfg.timeoutNs ?? 0;
     this.offers = {
       kvp: { framework: versions(cfg.offers?.kvp?.framework ?? DEFAULT_OFFERS.kvp.framework, "framework"), service: versions(cfg.offers?.kvp?.service ?? DEFAULT_OFFERS.kvp.service, "service") },
       vss: { framework: versions(cfg.offers?.vss?.framework ?? DEFAULT_OFFERS.vss.framework, "framework"), service: versions(cfg.offers?.vss?.service ?? DEFAULT_OFFERS.vss.service, "service") },
     };
     this.state = { kvp: newHostService(), vss: newHostService() };
     bench.clock.on(id, "vmbus.rx", (ev) => this.onRx(ev));
+    bench.clock.on(id, "host.timeout", (ev) => this.onTimeout(ev));
   }
 
   svc(s: Service): HostServiceState {
@@ -288,7 +313,9 @@ export class HypervHost implements Device<HostState> {
 
   private transmit(service: Service, p: Pending): void {
     const s = this.svc(service);
-    s.outstanding.push({ id: p.id, kind: p.kind, op: p.op, pool: p.pool, sentAt: this.bench.now });
+    const t = this.timeoutNs === "hyperv" ? hostTimeoutNs(service, p.kind, p.op) : this.timeoutNs;
+    const timeoutSeq = t > 0 ? this.bench.clock.schedule(t, this.id, "host.timeout", { service, id: p.id }) : null;
+    s.outstanding.push({ id: p.id, kind: p.kind, op: p.op, pool: p.pool, sentAt: this.bench.now, timeoutSeq });
     this.bench.clock.trace.record(this.bench.now, "hyperv", this.id, "host-send", service, p.id, p.kind, p.op);
     this.bench.clock.schedule(this.toGuestNs, this.guest, "vmbus.rx", { service, id: p.id, bytes: p.bytes });
   }
@@ -305,6 +332,7 @@ export class HypervHost implements Device<HostState> {
     }
     const o = s.outstanding[i]!;
     s.outstanding.splice(i, 1);
+    if (o.timeoutSeq != null) this.bench.clock.cancel(o.timeoutSeq);
     const status = bytes.length >= ICMSG_HDR ? rd32(bytes, IC.status) : -1;
     const flags = bytes.length >= ICMSG_HDR ? bytes[IC.icflags]! : -1;
     const result = decodeAnswer(service, o.kind, o.op, bytes);
@@ -315,6 +343,27 @@ export class HypervHost implements Device<HostState> {
       s.forgotten++;
     }
     this.bench.clock.trace.record(this.bench.now, "hyperv", this.id, "host-answer", service, id, status);
+    if (s.outstanding.length === 0) {
+      const next = s.queue.shift();
+      if (next) this.transmit(service, next);
+    }
+  }
+
+  /** The host gives up on transaction `id`: recorded (status -1, result.timedOut), the next queued request goes. */
+  private onTimeout(ev: ClockEvent): void {
+    const { service, id } = ev.payload as { service: Service; id: number };
+    const s = this.svc(service);
+    const i = s.outstanding.findIndex((o) => o.id === id);
+    if (i < 0) return;
+    const o = s.outstanding[i]!;
+    s.outstanding.splice(i, 1);
+    (s.timedOut ??= []).push({ id, at: this.bench.now });
+    s.answers.push({ id, kind: o.kind, op: o.op, pool: o.pool, sentAt: o.sentAt, at: this.bench.now, status: -1, flags: -1, length: 0, result: { timedOut: true } });
+    if (s.answers.length > this.keep) {
+      s.answers.splice(0, s.answers.length - this.keep);
+      s.forgotten++;
+    }
+    this.bench.clock.trace.record(this.bench.now, "hyperv", this.id, "host-timeout", service, id);
     if (s.outstanding.length === 0) {
       const next = s.queue.shift();
       if (next) this.transmit(service, next);
