@@ -9,13 +9,16 @@
 //     case.verdict   string; one naming a regression ("regression", "regressed", ...) colours the
 //                    case red, one naming noise ("noise", "within-noise", "inconclusive") or a pass
 //                    ("ok", "pass", "met") does not; shown as written.
+//     case.gate.verdict  the same, as `hvsim bench --compare --json` writes it (ok, regression,
+//                    improved, new).
 //     case.interval  [low, high] or { low, high } / { lo, hi }: the ratio's interval, drawn instead
-//                    of ratio·(1 ± rme/100).
+//                    of ratio·(1 ± rme/100); case.ratioLow / case.ratioHigh (the bench's 95%
+//                    interval) are read first.
 // Without case.verdict, a case regressed when its ratio is more than DEFAULT_MAX_REGRESSION_PCT
 // below its baseline ratio: the rule and default of `hvsim bench --compare` (bench/gate.ts).
 import { esc, n1 } from "./text.ts";
 
-export const DEFAULT_MAX_REGRESSION_PCT = 25;
+export const DEFAULT_MAX_REGRESSION_PCT = 10;
 
 export interface BenchCase {
   readonly name: string;
@@ -26,6 +29,9 @@ export interface BenchCase {
   readonly error?: string;
   readonly verdict?: unknown;
   readonly interval?: unknown;
+  readonly ratioLow?: unknown;
+  readonly ratioHigh?: unknown;
+  readonly gate?: unknown;
 }
 
 export interface BenchSuiteResult {
@@ -68,12 +74,20 @@ function interval(c: BenchCase): [number, number] | undefined {
   const i = c.interval as unknown;
   const ok = (a: unknown, b: unknown): [number, number] | undefined =>
     typeof a === "number" && typeof b === "number" && a > 0 && b >= a ? [a, b] : undefined;
+  const fromGate = ok(c.ratioLow, c.ratioHigh);
+  if (fromGate) return fromGate;
   if (Array.isArray(i)) return ok(i[0], i[1]);
   if (i && typeof i === "object") {
     const o = i as Record<string, unknown>;
     return ok(o.low ?? o.lo, o.high ?? o.hi);
   }
   return undefined;
+}
+
+/** `hvsim bench --compare --json` puts the gate's word on each case as `gate: { verdict }`. */
+function gateVerdict(g: unknown): string | undefined {
+  const v = g && typeof g === "object" ? (g as Record<string, unknown>).verdict : undefined;
+  return typeof v === "string" ? v : undefined;
 }
 
 /** Flattens results into chart rows (reference cases and skipped suites left out). */
@@ -91,9 +105,10 @@ export function benchRows(bench: { readonly suites: readonly BenchSuiteResult[] 
       const drop = b !== undefined ? ((b - c.ratio) / b) * 100 : undefined;
       let regressed: boolean;
       let gate: string;
-      if (typeof c.verdict === "string") {
-        regressed = /regress|fail/i.test(c.verdict) && !/no[ -]?regress/i.test(c.verdict);
-        gate = `gate: ${c.verdict}`;
+      const said = typeof c.verdict === "string" ? c.verdict : gateVerdict(c.gate);
+      if (said !== undefined) {
+        regressed = /regress|fail/i.test(said) && !/no[ -]?regress/i.test(said);
+        gate = `gate: ${said}`;
       } else {
         regressed = c.error !== undefined || (drop !== undefined && drop > DEFAULT_MAX_REGRESSION_PCT);
         gate = drop === undefined ? "no baseline" : `${drop > 0 ? "−" : "+"}${Math.abs(drop).toFixed(Math.abs(drop) < 100 ? 1 : 0)}% vs baseline`;

@@ -21,12 +21,12 @@ const shot = join(dir, "report.png");
 const FOUR = join(root, "specs/report/fixtures/conform-four-targets.json");
 
 // Bench results with the spread the issue names: a 1634x case, a 0.04x case, a case 50% below its
-// baseline ratio (past the gate's default 25%), and one the gate itself calls a regression.
+// baseline ratio (past the gate's default 10%), and one the gate itself calls a regression, in the fields `hvsim bench --compare --json` writes (gate.verdict, ratioLow/ratioHigh).
 const bench = {
   suites: [
     { name: "big", reference: "ref A", goal: 1, cases: [{ name: "ref", hz: 1, rme: 1, ratio: 1, reference: true }, { name: "fast", hz: 1634, rme: 5, ratio: 1634, reference: false }] },
     { name: "small", reference: "ref B", goal: null, cases: [{ name: "slow", hz: 1, rme: 10, ratio: 0.04, reference: false, someFutureField: [1, 2] }] },
-    { name: "gate", reference: "ref C", goal: 1, cases: [{ name: "dropped", hz: 1, rme: 2, ratio: 2, reference: false }, { name: "flagged", hz: 1, rme: 2, ratio: 3, reference: false, verdict: "regression", interval: [2.5, 3.5] }] },
+    { name: "gate", reference: "ref C", goal: 1, cases: [{ name: "dropped", hz: 1, rme: 2, ratio: 2, reference: false }, { name: "flagged", hz: 1, rme: 2, ratio: 3, reference: false, gate: { verdict: "regression", baseline: 3, floor: 2.7 }, ratioLow: 2.5, ratioHigh: 3.5 }] },
     { name: "off", reference: "ref D", goal: 1, skipped: "no QEMU", cases: [] },
   ],
 };
