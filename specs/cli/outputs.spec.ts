@@ -66,7 +66,7 @@ function expectRefused(r: Ran, pattern: RegExp): void {
 const FILE_OUTPUTS: Record<string, (x: string, dir: string) => string[]> = {
   "conform --json": (x) => ["conform", "--target", "model", "--json", x],
   "conform --junit": (x) => ["conform", "--target", "model", "--junit", x],
-  "bench --json": (x) => ["bench", "scheduler", "--max-time", "0.01", "--json", x],
+  "bench --json": (x) => ["bench", "scheduler-10", "--max-time", "0.01", "--json", x],
   "fuzz --json": (x) => ["fuzz", "hv_kvp_msg", "--runs", "10", "--json", x],
   "run --trace": (x) => ["run", SCENARIO, "--trace", x],
   "report --out": (x) => ["report", "--out", x, "--conform", CONFORM_FIXTURE],
@@ -150,7 +150,7 @@ describe.concurrent("writing", () => {
       run(["run", SCENARIO, "--trace", "-"], { cwd: dir }),
       run(["fuzz", "hv_kvp_msg", "--runs", "20", "--json", "-"], { cwd: dir }),
       run(["report", "--out", "-", "--conform", CONFORM_FIXTURE], { cwd: dir }),
-      run(["bench", "scheduler", "--max-time", "0.01", "--json", "-"], { cwd: dir }),
+      run(["bench", "scheduler-10", "--max-time", "0.01", "--json", "-"], { cwd: dir }),
     ]);
     expect(c.code).toBe(0);
     expect((JSON.parse(c.out) as ConformReport).targets.map((x) => x.target)).toEqual(["model"]);
@@ -229,9 +229,9 @@ describe.concurrent("options mean one thing", () => {
     expect(r.err).toMatch(/^hvsim: no benchmark suite matches nosuchsuite\n/);
     expect(r.err).not.toMatch(/baseline/);
     expect(r.code).toBe(2);
-    const m = await run(["bench", "--compare", join(tmp, "missing.json"), "scheduler"]);
+    const m = await run(["bench", "--compare", join(tmp, "missing.json"), "scheduler-10"]);
     expect(m.err).toMatch(/no baseline at .*missing.json/);
-    expect(m.code).toBe(1);
+    expect(m.code).toBe(2);
     const two = await run(["bench", "--compare", "a.json", "--baseline", "b.json"]);
     expect(two.err).toMatch(/--compare a.json and --baseline b.json name two different baselines/);
     expect(two.code).toBe(2);
