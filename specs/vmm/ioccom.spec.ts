@@ -37,7 +37,7 @@ const C_SOURCE = String.raw`
 #define R_IOW(g, n, t) R_IOC(R_IOC_IN, (g), (n), sizeof(t))
 #define R_IOWR(g, n, t) R_IOC(R_IOC_INOUT, (g), (n), sizeof(t))
 
-struct vmmctl_229 { char name[229 + 1]; int reserved[16]; };
+struct vmmctl_229 { char name[229 + 1]; unsigned int flags; int reserved[15]; };
 struct vmmctl_37 { char name[37 + 1]; int reserved[16]; };
 
 struct tv { long tv_sec; long tv_usec; };

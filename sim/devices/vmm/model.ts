@@ -8,8 +8,11 @@
 //   - sys_ioctl (sys_generic.c): generic command checks -> ENOTTY, copyin of IOCPARM_LEN bytes
 //     (a short user buffer is EFAULT), copyout of IOC_OUT commands on success only.
 //   - vmmctl_open: FWRITE required, else EPERM. vmmctl_ioctl: CREATE / DESTROY, else ENOTTY.
-//   - CREATE: name[VM_MAX_NAMELEN] = 0; non-zero reserved -> EINVAL; visible name -> EEXIST; vmm not
-//     initialised -> ENXIO; make_dev_s("vmm/%s", MAKEDEV_CHECKNAME) -> prep_devname's errors.
+//   - CREATE: name[VM_MAX_NAMELEN] = 0; non-zero reserved -> EINVAL; vmmdev_create: flags outside
+//     VMMCTL_FLAGS_MASK -> EINVAL; visible name -> EEXIST; vmm not initialised -> ENXIO;
+//     make_dev_s("vmm/%s", MAKEDEV_CHECKNAME) -> prep_devname's errors. A VM created with
+//     VMMCTL_CREATE_DESTROY_ON_CLOSE goes on the creating descriptor's priv->softcs list and
+//     vmmctl_dtor (the descriptor's last close) destroys it; without the flag it outlives the close.
 //   - DESTROY: same reserved check; unknown or dying -> EINVAL; else sc->cdev = NULL (dying),
 //     vm_suspend(VM_SUSPEND_DESTROY), destroy_dev (new ioctls fail ENXIO; waits for the ioctls
 //     already inside to drain), vmmdev_destroy (vCPU creation disabled, all vCPUs frozen, freed).
@@ -26,7 +29,7 @@ import { codec } from "../../wire/codec.ts";
 import { EALREADY, EBADF, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOTTY, ENXIO, EPERM, ERANGE } from "./errno.ts";
 import { IOC_IN, IOC_OUT, IOC_VOID, IOCPARM_LEN, genericIoctlCheck } from "./ioccom.ts";
 import { devfsNameTaken, prepDevname, SPECNAMELEN } from "./devname.ts";
-import { vmmctlCommands, VM_MAX_NAMELEN } from "./ctl.ts";
+import { vmmctlCommands, VM_MAX_NAMELEN, VMMCTL_CREATE_DESTROY_ON_CLOSE, VMMCTL_FLAGS_MASK, type VmmctlCreateArgs } from "./ctl.ts";
 import * as S from "./structs.ts";
 import {
   ALLOC_VCPU, LOCK_ALL_VCPUS, LOCK_ONE_VCPU, MAYBE_ALLOC_VCPU, PRIV_CHECK_DRIVER, SLOCK_MEMSEGS, XLOCK_MEMSEGS, lookupIoctl,
@@ -47,8 +50,6 @@ export type VmmConfigState = {
   ioctlNs: number;
   /** Per-command durations by C name (e.g. VM_RUN), in ns. */
   durations: Record<string, number>;
-  /** D47028's direction: destroy a VM when the descriptor that created it is closed. */
-  destroyOnClose: boolean;
   /** devfs names that exist besides the vmm devices (e.g. "null"). */
   devfsNames: string[];
   /** Kernel built with COMPAT_FREEBSD4/5/43 (sys_ioctl then accepts IN commands of length 0). */
@@ -113,7 +114,9 @@ export type VmState = {
   debug: number[];
   /** vm->suspend: 0 or the VM_SUSPEND_* reason. */
   suspend: number;
-  /** The file (open description) that created it when destroyOnClose is on, else -1. */
+  /** Created with VMMCTL_CREATE_DESTROY_ON_CLOSE: on its creating descriptor's priv->softcs list. */
+  destroyOnClose: boolean;
+  /** The vmmctl file (open description) whose last close destroys it (destroyOnClose), else -1. */
   ownerFile: number;
   createdAt: number;
 };
@@ -171,7 +174,7 @@ export type OpState = {
 export type ResultState = { op: number; caller: string; name: string; errno: number; out: string; at: number; issuedAt: number };
 
 export type VmmState = {
-  version: 1;
+  version: 2;
   config: VmmConfigState;
   nextPid: number;
   nextFile: number;
@@ -197,7 +200,6 @@ export const DEFAULT_CONFIG: VmmConfigState = {
   maxcpus: 4,
   ioctlNs: 1000,
   durations: {},
-  destroyOnClose: false,
   devfsNames: ["null", "zero", "random"],
   compat4: true,
   compat12: true,
@@ -211,7 +213,7 @@ export const DEFAULT_CONFIG: VmmConfigState = {
 export function initialState(config: Partial<VmmConfigState> = {}): VmmState {
   const c: VmmConfigState = { ...DEFAULT_CONFIG, ...config, durations: { ...(config.durations ?? {}) }, devfsNames: [...(config.devfsNames ?? DEFAULT_CONFIG.devfsNames)] };
   return {
-    version: 1,
+    version: 2,
     config: c,
     nextPid: 2,
     nextFile: 1,
@@ -391,10 +393,10 @@ export class VmmModel {
     if (f.refs > 0) return;
     delete this.s.files[key(id)];
     this.host.trace("file-closed", id, f.path);
-    if (this.s.config.destroyOnClose) {
-      for (const vm of Object.values(this.s.vms)) {
-        if (vm.ownerFile === id && vm.alive) this.startDestroy(vm, -1, -1, `close:${id}:${vm.id}`);
-      }
+    // vmmctl_dtor: destroy every VM on this descriptor's softcs list (one already being
+    // destroyed by someone else is left to that destroy).
+    for (const vm of Object.values(this.s.vms)) {
+      if (vm.destroyOnClose && vm.ownerFile === id && vm.alive) this.startDestroy(vm, -1, -1, `close:${id}:${vm.id}`);
     }
   }
 
@@ -501,7 +503,7 @@ export class VmmModel {
       return { status: "done", errno, out: errno === 0 && out ? data : new Uint8Array(0) };
     };
     if (dec.value.reserved.some((r) => r !== 0)) return finish(EINVAL);
-    if (isCreate) return finish(this.create(name, file));
+    if (isCreate) return finish(this.create(name, ((dec.value as Partial<VmmctlCreateArgs>).flags ?? 0) >>> 0, file));
     const vm = this.lookup(name);
     if (!vm || !vm.alive) return finish(EINVAL);
     const op = this.startDestroy(vm, file.id, pid, opts.caller, opts);
@@ -517,8 +519,10 @@ export class VmmModel {
   }
 
   /** vmmdev_create: the errno of creating VM `name` (0 on success). */
-  private create(name: string, file: FileState): number {
+  private create(name: string, flags: number, file: FileState): number {
+    if ((flags & ~VMMCTL_FLAGS_MASK) !== 0) return EINVAL;
     if (this.lookup(name)) return EEXIST;
+    const onClose = (flags & VMMCTL_CREATE_DESTROY_ON_CLOSE) !== 0;
     if (!this.s.config.initialized) return ENXIO;
     const dn = prepDevname(`vmm/${name}`, (n) => devfsNameTaken(this.s.devfs, n), this.s.config.specnamelen);
     if (!dn.ok) return dn.errno;
@@ -545,7 +549,8 @@ export class VmmModel {
       suspended: [],
       debug: [],
       suspend: 0,
-      ownerFile: this.s.config.destroyOnClose ? file.id : -1,
+      destroyOnClose: onClose,
+      ownerFile: onClose ? file.id : -1,
       createdAt: this.host.now(),
     };
     this.s.devfs = [...this.s.devfs, dn.name].sort();
@@ -961,7 +966,8 @@ export function invariants(s: VmmState): string[] {
     names.add(vm.name);
     if (!s.devfs.includes(vm.devname)) bad.push(`VM ${vm.id} has no devfs node ${vm.devname}`);
     if (vm.alive && vm.draining) bad.push(`VM ${vm.id} drains while alive`);
-    if (s.config.destroyOnClose && vm.alive && vm.ownerFile >= 0 && !s.files[key(vm.ownerFile)]) bad.push(`VM ${vm.id} outlives its descriptor (file ${vm.ownerFile})`);
+    if (vm.destroyOnClose && vm.alive && !s.files[key(vm.ownerFile)]) bad.push(`VM ${vm.id} outlives its descriptor (file ${vm.ownerFile})`);
+    if (!vm.destroyOnClose && vm.ownerFile !== -1) bad.push(`VM ${vm.id} is tied to file ${vm.ownerFile} without VMMCTL_CREATE_DESTROY_ON_CLOSE`);
     // memsegs lock: never shared and exclusive at once; holders hold what the lock says.
     if (vm.memX !== -1 && vm.memS.length > 0) bad.push(`VM ${vm.id}: memsegs held exclusive by ${vm.memX} and shared by ${vm.memS.join(",")}`);
     if (vm.memX !== -1 && opOf(vm.memX)?.heldMem !== "X") bad.push(`VM ${vm.id}: memsegs X holder ${vm.memX} does not know it`);

@@ -94,15 +94,15 @@ export class VmmDevice implements Device<any> {
   }
 
   /** VMMCTL_VM_CREATE through the vmmctl descriptor `fd`. */
-  createVm(fd: number, name: string | Uint8Array, opts: IoctlOptions & { reserved?: number[] } = {}): IoctlOutcome {
+  createVm(fd: number, name: string | Uint8Array, opts: IoctlOptions & { reserved?: number[]; flags?: number } = {}): IoctlOutcome {
     const ctl = this.model.ctl;
-    return this.model.ioctl(fd, ctl.VMMCTL_VM_CREATE, vmmctlArgBytes(name, { maxNameLen: ctl.maxNameLen, reserved: opts.reserved }), opts);
+    return this.model.ioctl(fd, ctl.VMMCTL_VM_CREATE, vmmctlArgBytes(name, { maxNameLen: ctl.maxNameLen, reserved: opts.reserved, flags: opts.flags }), opts);
   }
 
   /** VMMCTL_VM_DESTROY through the vmmctl descriptor `fd` (pending while the VM drains). */
   destroyVm(fd: number, name: string | Uint8Array, opts: IoctlOptions & { reserved?: number[] } = {}): IoctlOutcome {
     const ctl = this.model.ctl;
-    return this.model.ioctl(fd, ctl.VMMCTL_VM_DESTROY, vmmctlArgBytes(name, { maxNameLen: ctl.maxNameLen, reserved: opts.reserved }), opts);
+    return this.model.ioctl(fd, ctl.VMMCTL_VM_DESTROY, vmmctlArgBytes(name, { maxNameLen: ctl.maxNameLen, reserved: opts.reserved, kind: "destroy" }), opts);
   }
 
   /** Every invariant violation of the current state (empty when it holds). */
@@ -144,7 +144,6 @@ export const VmmConfigSchema = z.strictObject({
   maxcpus: int(1, 0xfffe),
   ioctlNs: int(0, Number.MAX_SAFE_INTEGER),
   durations: z.record(z.string(), int(0, Number.MAX_SAFE_INTEGER)),
-  destroyOnClose: z.boolean(),
   devfsNames: z.array(z.string()),
   compat4: z.boolean(),
   compat12: z.boolean(),
@@ -172,11 +171,27 @@ function idsInRange(o: VmmState): string | undefined {
   return undefined;
 }
 
+/**
+ * Version 1 -> 2: the global `config.destroyOnClose` option became a per-VM flag (vmmdev_create's
+ * VMMCTL_CREATE_DESTROY_ON_CLOSE). Under v1, a VM had `ownerFile >= 0` exactly when the option
+ * was on at its creation, so those VMs were created with the flag; the rest without.
+ */
+export function upgradeV1(old: any): any {
+  if (!old || typeof old !== "object" || old.version !== 1) return old;
+  const { destroyOnClose: _gone, ...config } = (old.config ?? {}) as Record<string, unknown>;
+  const vms: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries((old.vms ?? {}) as Record<string, any>)) {
+    const tied = v && typeof v === "object" && Number.isSafeInteger(v.ownerFile) && v.ownerFile >= 0;
+    vms[k] = v && typeof v === "object" ? { ...v, destroyOnClose: tied } : v;
+  }
+  return { ...old, version: 2, config, vms };
+}
+
 /** Validates a state (shape, then the model's invariants). */
 export function validateVmmState(s: unknown): string | undefined {
   const o = s as Partial<VmmState> | null;
   if (!o || typeof o !== "object") return "not an object";
-  if (o.version !== 1) return `unknown vmm state layout ${String(o.version)}`;
+  if (o.version !== 2) return `unknown vmm state layout ${String(o.version)}`;
   for (const k of ["procs", "files", "vms", "ops", "results", "busy", "config", "stats"] as const) {
     if (!o[k] || typeof o[k] !== "object") return `${k} is not an object`;
   }
@@ -201,7 +216,8 @@ export function validateVmmState(s: unknown): string | undefined {
 
 export const VmmKind: DeviceKind<any, VmmConfig> = {
   type: "vmm",
-  stateVersion: 1,
+  stateVersion: 2,
+  upgrades: { 1: upgradeV1 },
   validate: validateVmmState,
   check(s: VmmState, ctx) {
     // The configuration carried in the state must be the one this bench's device runs with.
