@@ -24,6 +24,19 @@ function scenario() {
   return { bench, vmm, ops };
 }
 
+/** Turns a v2 state into the v1 layout (global options, no per-VM flag, uid or file credentials). */
+function toV1(s: any, cfg: { destroyOnClose: boolean; privDriver: boolean; jailedWithoutVmm: boolean }): void {
+  s.version = 1;
+  delete s.config.hostCpus;
+  delete s.config.maxvmms;
+  Object.assign(s.config, cfg);
+  for (const v of Object.values(s.vms) as any[]) {
+    delete v.destroyOnClose;
+    delete v.uid;
+  }
+  for (const f of Object.values(s.files) as any[]) delete f.cred;
+}
+
 describe("vmm state in snapshots", () => {
   it("has state version 2", () => {
     expect(VmmKind.type).toBe("vmm");
@@ -37,9 +50,7 @@ describe("vmm state in snapshots", () => {
     expect(errnoOf(vmm.createVm(ctl, "tied", { flags: VMMCTL_CREATE_DESTROY_ON_CLOSE }))).toBe(0);
     expect(errnoOf(vmm.createVm(ctl, "free"))).toBe(0);
     const v1 = clonePlain(vmm.state as unknown as Plain) as any;
-    v1.version = 1;
-    v1.config.destroyOnClose = true;
-    for (const v of Object.values(v1.vms) as any[]) delete v.destroyOnClose;
+    toV1(v1, { destroyOnClose: true, privDriver: true, jailedWithoutVmm: false });
     expect(validateVmmState(v1)).toMatch(/layout 1/);
     const up = upgradeState(VmmKind, 1, v1);
     expect(up.ok).toBe(true);
@@ -59,13 +70,14 @@ describe("vmm state in snapshots", () => {
     const ctl = fdOf(vmm.open("/dev/vmmctl", "rw"));
     expect(errnoOf(vmm.createVm(ctl, "a"))).toBe(0);
     const v1 = clonePlain(vmm.state as unknown as Plain) as any;
-    v1.version = 1;
-    v1.config.destroyOnClose = false;
-    for (const v of Object.values(v1.vms) as any[]) delete v.destroyOnClose;
+    toV1(v1, { destroyOnClose: false, privDriver: false, jailedWithoutVmm: false });
     const up = upgradeState(VmmKind, 1, v1) as { ok: true; state: any };
     expect(up.ok).toBe(true);
     expect(validateVmmState(up.state)).toBeUndefined();
-    expect(Object.values(up.state.vms).map((v: any) => [v.destroyOnClose, v.ownerFile])).toEqual([[false, -1]]);
+    expect(Object.values(up.state.vms).map((v: any) => [v.destroyOnClose, v.ownerFile, v.uid])).toEqual([[false, -1, 0]]);
+    // v1 privDriver: false (no PRIV_DRIVER) becomes a jailed root with allow.vmm on every open file
+    expect(Object.values(up.state.files).map((f: any) => f.cred)).toEqual([{ uid: 0, jail: { allowVmm: true } }]);
+    expect(up.state.config).toMatchObject({ hostCpus: 4, maxvmms: 16 });
   });
 
   it("is plain data that validates", () => {

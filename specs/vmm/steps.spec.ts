@@ -55,6 +55,12 @@ describe("vmm scenario steps", () => {
         "  - vmm: close\n    fd: $ctl\n  - vmm: check\n    vms: [free]\n",
     );
     if (r.status !== "ok") throw new Error(JSON.stringify(r.status === "failed" ? r.failure : r.issues));
+    // credentials on open: vmmctl is root's, 0600 (vmmdev_init); a jail without allow.vmm is EPERM
+    const c = run(
+      "name: t\nmachine: bhyve-host\nsteps:\n  - vmm: open\n    path: /dev/vmmctl\n    uid: 1001\n    expect: EACCES\n" +
+        "  - vmm: open\n    path: /dev/vmmctl\n    jail: { allowVmm: false }\n    expect: EPERM\n  - vmm: open\n    path: /dev/vmmctl\n    jail: { allowVmm: true }\n",
+    );
+    if (c.status !== "ok") throw new Error(JSON.stringify(c.status === "failed" ? c.failure : c.issues));
     // CREATE has 15 reserved words now (flags took the first)
     expect(parseScenario(head + "  - vmm: create\n    fd: $ctl\n    name: x\n    reserved: [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]\n", "x.yaml").ok).toBe(false);
   });

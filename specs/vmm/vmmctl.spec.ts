@@ -28,9 +28,11 @@ describe("open(/dev/vmmctl)", () => {
   it("is EPERM inside a jail without allow.vmm (vmm_priv_check), for VM devices too", () => {
     const { vmm, create } = setup();
     expect(create("j")).toBe(0);
-    vmm.state.config.jailedWithoutVmm = true;
-    expect(vmm.open("/dev/vmmctl", "rw")).toEqual({ errno: EPERM });
-    expect(vmm.open("/dev/vmm/j", "rw")).toEqual({ errno: EPERM });
+    const jailed = { uid: 0, jail: { allowVmm: false } };
+    expect(vmm.open("/dev/vmmctl", "rw", 1, jailed)).toEqual({ errno: EPERM });
+    expect(vmm.open("/dev/vmm/j", "rw", 1, jailed)).toEqual({ errno: EPERM });
+    // with allow.vmm the jail passes vmm_priv_check
+    expect("fd" in vmm.open("/dev/vmmctl", "rw", 1, { uid: 0, jail: { allowVmm: true } })).toBe(true);
   });
 
   it("gives the lowest free descriptor from 3 and refuses a second close (EBADF)", () => {

@@ -26,7 +26,7 @@
 import type { Plain } from "../../clock/canonical.ts";
 import { fromHex, toHex } from "../../clock/canonical.ts";
 import { codec } from "../../wire/codec.ts";
-import { EALREADY, EBADF, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOTTY, ENXIO, EPERM, ERANGE } from "./errno.ts";
+import { EACCES, EALREADY, EBADF, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, ENOTTY, ENXIO, EPERM, ERANGE } from "./errno.ts";
 import { IOC_IN, IOC_OUT, IOC_VOID, IOCPARM_LEN, genericIoctlCheck } from "./ioccom.ts";
 import { devfsNameTaken, prepDevname, SPECNAMELEN } from "./devname.ts";
 import { vmmctlCommands, VM_MAX_NAMELEN, VMMCTL_CREATE_DESTROY_ON_CLOSE, VMMCTL_FLAGS_MASK, type VmmctlCreateArgs } from "./ctl.ts";
@@ -58,15 +58,30 @@ export type VmmConfigState = {
   compat12: boolean;
   /** BHYVE_SNAPSHOT kernel option. */
   bhyveSnapshot: boolean;
-  /** The caller passes priv_check(PRIV_DRIVER) (root outside a jail). */
-  privDriver: boolean;
   /** VM_MAX_MEMSEGS (segment ids valid in [0, maxMemsegs)). */
   maxMemsegs: number;
   /** Fault injection: freezing this vCPU inside LOCK_ALL fails with EBUSY (-1: never). */
   faultFreezeVcpu: number;
-  /** The opener is in a jail without allow.vmm: vmm_priv_check fails opens with EPERM. */
-  jailedWithoutVmm: boolean;
+  /** mp_ncpus of the host. */
+  hostCpus: number;
+  /** hw.vmm.maxvmms: VMs per real uid (chgvmmcnt limit); vmm_handler sets 4 * mp_ncpus. */
+  maxvmms: number;
 };
+
+/** The opener's credentials: uid (0 is root) and, when jailed, whether the jail has allow.vmm. */
+export type Cred = { uid: number; jail?: { allowVmm: boolean } };
+
+export const ROOT: Cred = { uid: 0 };
+
+/** priv_check_cred(cred, PRIV_DRIVER): root outside a jail (prison_priv_check denies PRIV_DRIVER). */
+export function hasPrivDriver(c: Cred): boolean {
+  return c.uid === 0 && c.jail === undefined;
+}
+
+/** vmm_priv_check: EPERM for a jailed credential whose jail lacks allow.vmm. */
+export function vmmPrivCheck(c: Cred): number {
+  return c.jail !== undefined && !c.jail.allowVmm ? EPERM : 0;
+}
 
 export type VcpuState = {
   id: number;
@@ -118,6 +133,8 @@ export type VmState = {
   destroyOnClose: boolean;
   /** The vmmctl file (open description) whose last close destroys it (destroyOnClose), else -1. */
   ownerFile: number;
+  /** The creator's uid (sc->ucred): owner of /dev/vmm/NAME and charged in its chgvmmcnt count. */
+  uid: number;
   createdAt: number;
 };
 
@@ -130,6 +147,8 @@ export type FileState = {
   mode: "r" | "w" | "rw";
   /** Descriptor-table entries plus ioctls in flight on it. */
   refs: number;
+  /** The credentials it was opened with (used for its ioctls too). */
+  cred: Cred;
 };
 
 export type ProcState = { pid: number; fds: Record<string, number> };
@@ -204,14 +223,15 @@ export const DEFAULT_CONFIG: VmmConfigState = {
   compat4: true,
   compat12: true,
   bhyveSnapshot: false,
-  privDriver: true,
   maxMemsegs: 4,
   faultFreezeVcpu: -1,
-  jailedWithoutVmm: false,
+  hostCpus: 4,
+  maxvmms: 16,
 };
 
 export function initialState(config: Partial<VmmConfigState> = {}): VmmState {
-  const c: VmmConfigState = { ...DEFAULT_CONFIG, ...config, durations: { ...(config.durations ?? {}) }, devfsNames: [...(config.devfsNames ?? DEFAULT_CONFIG.devfsNames)] };
+  const hostCpus = config.hostCpus ?? DEFAULT_CONFIG.hostCpus;
+  const c: VmmConfigState = { ...DEFAULT_CONFIG, maxvmms: 4 * hostCpus, ...config, durations: { ...(config.durations ?? {}) }, devfsNames: [...(config.devfsNames ?? DEFAULT_CONFIG.devfsNames)] };
   return {
     version: 2,
     config: c,
@@ -345,23 +365,28 @@ export class VmmModel {
   }
 
   /** open(2) of "/dev/vmmctl" or "/dev/vmm/NAME": a descriptor, or an errno as { errno }. */
-  open(path: string, mode: OpenMode, pid = 1): { fd: number } | { errno: number } {
+  open(path: string, mode: OpenMode, pid = 1, cred: Cred = ROOT): { fd: number } | { errno: number } {
     const p = this.proc(pid);
     const rel = path.replace(/\/{2,}/g, "/").replace(/^\/dev\//, "");
     let vm = -1;
-    // vmmctl_open and vmmdev_open both start with vmm_priv_check.
-    if ((rel === "vmmctl" || rel.startsWith("vmm/")) && this.s.config.jailedWithoutVmm) return this.openFail(path, EPERM);
+    // devfs access check first (vn_open -> VOP_ACCESS; root bypasses): vmmdev_init makes vmmctl
+    // UID_ROOT 0600, vmmdev_create makes vmm/NAME owned by the creator's uid, 0600. Then
+    // vmmctl_open and vmmdev_open start with vmm_priv_check (EPERM in a jail without allow.vmm).
     if (rel === "vmmctl") {
       // vmm_handler (MOD_LOAD): when vmm_modinit fails, vmmdev_cleanup destroys the vmmctl node.
       if (!this.s.config.initialized) return this.openFail(path, ENOENT);
+      if (cred.uid !== 0) return this.openFail(path, EACCES);
+      if (vmmPrivCheck(cred)) return this.openFail(path, EPERM);
       if (!mode.includes("w")) return this.openFail(path, EPERM);
     } else {
       const v = Object.values(this.s.vms).find((x) => x.devname === rel);
       if (!v) return this.openFail(path, ENOENT);
+      if (cred.uid !== 0 && cred.uid !== v.uid) return this.openFail(path, EACCES);
+      if (vmmPrivCheck(cred)) return this.openFail(path, EPERM);
       if (v.draining) return this.openFail(path, ENXIO);
       vm = v.id;
     }
-    const file: FileState = { id: this.s.nextFile++, path: rel, vm, mode, refs: 1 };
+    const file: FileState = { id: this.s.nextFile++, path: rel, vm, mode, refs: 1, cred: { uid: cred.uid, ...(cred.jail ? { jail: { allowVmm: cred.jail.allowVmm } } : {}) } };
     this.s.files[key(file.id)] = file;
     let fd = 3;
     while (p.fds[key(fd)] !== undefined) fd++;
@@ -522,6 +547,10 @@ export class VmmModel {
   private create(name: string, flags: number, file: FileState): number {
     if ((flags & ~VMMCTL_FLAGS_MASK) !== 0) return EINVAL;
     if (this.lookup(name)) return EEXIST;
+    // chgvmmcnt(cred->cr_ruidinfo, 1, vm_maxvmms): the creator's uid may hold maxvmms VMs (the
+    // count drops in vmmdev_destroy, so a dying VM still counts). No privilege bypasses it.
+    const uid = file.cred.uid;
+    if (Object.values(this.s.vms).filter((v) => v.uid === uid).length >= this.s.config.maxvmms) return ENOMEM;
     const onClose = (flags & VMMCTL_CREATE_DESTROY_ON_CLOSE) !== 0;
     if (!this.s.config.initialized) return ENXIO;
     const dn = prepDevname(`vmm/${name}`, (n) => devfsNameTaken(this.s.devfs, n), this.s.config.specnamelen);
@@ -551,6 +580,7 @@ export class VmmModel {
       suspend: 0,
       destroyOnClose: onClose,
       ownerFile: onClose ? file.id : -1,
+      uid,
       createdAt: this.host.now(),
     };
     this.s.devfs = [...this.s.devfs, dn.name].sort();
@@ -607,7 +637,7 @@ export class VmmModel {
     if (!vm || vm.draining) return done(ENXIO); // vmmdev_lookup2 / destroyed cdev
     const def = lookupIoctl(cmd, { compat12: this.s.config.compat12, bhyveSnapshot: this.s.config.bhyveSnapshot });
     if (!def) return done(ENOTTY);
-    if ((def.flags & PRIV_CHECK_DRIVER) !== 0 && !this.s.config.privDriver) return done(EPERM);
+    if ((def.flags & PRIV_CHECK_DRIVER) !== 0 && !hasPrivDriver(file.cred)) return done(EPERM);
     const op = this.newOp({ kind: "ioctl", pid, file: file.id, vm: vm.id, cmd, name: def.name, flags: def.flags, data: toHex(data), out, step: "mem" }, opts);
     if ((def.flags & (LOCK_ONE_VCPU | ALLOC_VCPU | MAYBE_ALLOC_VCPU)) !== 0) {
       op.vcpuid = new DataView(data.buffer, data.byteOffset, data.byteLength).getInt32(0, true);
@@ -958,10 +988,15 @@ export function invariants(s: VmmState): string[] {
     if (!file) bad.push(`file ${f} is referenced but not open`);
     else if (file.refs !== n) bad.push(`file ${f} has refs ${file.refs}, ${n} references exist`);
   }
-  for (const f of Object.values(s.files)) if (!refs.has(f.id)) bad.push(`file ${f.id} is open without references`);
+  for (const f of Object.values(s.files)) {
+    if (!refs.has(f.id)) bad.push(`file ${f.id} is open without references`);
+    const c = f.cred as Cred | undefined;
+    if (!c || typeof c !== "object" || !Number.isSafeInteger(c.uid) || c.uid < 0 || (c.jail !== undefined && typeof c.jail?.allowVmm !== "boolean")) bad.push(`file ${f.id} has no valid credentials`);
+  }
   // Names.
   const names = new Set<string>();
   for (const vm of Object.values(s.vms)) {
+    if (!Number.isSafeInteger(vm.uid) || vm.uid < 0) bad.push(`VM ${vm.id} has no creator uid`);
     if (names.has(vm.name)) bad.push(`two VMs named ${JSON.stringify(vm.name)}`);
     names.add(vm.name);
     if (!s.devfs.includes(vm.devname)) bad.push(`VM ${vm.id} has no devfs node ${vm.devname}`);

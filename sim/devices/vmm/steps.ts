@@ -1,7 +1,8 @@
 // Scenario steps for the vmm device (registered through sim/scenario/plugins.ts). One step type,
 // `vmm`, whose value names the action:
 //
-//   - vmm: open            path: /dev/vmmctl   mode: rw   as: ctl   [expect: EPERM]
+//   - vmm: open            path: /dev/vmmctl   mode: rw   as: ctl   [uid: 1001] [jail: {allowVmm: false}]
+//                          [expect: EPERM]       (credentials: default root, not jailed)
 //   - vmm: create          fd: $ctl   name: guest   [flags: 1]   [reserved: [0, 1]]   [expect: EEXIST]
 //                          (flags: VMMCTL_CREATE_DESTROY_ON_CLOSE = 1; reserved: up to 15 words)
 //   - vmm: destroy         fd: $ctl   name: guest   [expect: EINVAL]   [wait: false, as: op]
@@ -34,7 +35,16 @@ const scalar = z.union([z.number().int(), z.string().regex(/^-?(0x[0-9a-fA-F]+|[
 const common = { device: z.string().optional(), pid: ref.optional() };
 
 const Schema = z.discriminatedUnion("vmm", [
-  z.strictObject({ vmm: z.literal("open"), path: z.string(), mode: z.enum(["r", "w", "rw"]).default("rw"), as: varName.optional(), expect: errno.optional(), ...common }),
+  z.strictObject({
+    vmm: z.literal("open"),
+    path: z.string(),
+    mode: z.enum(["r", "w", "rw"]).default("rw"),
+    uid: z.number().int().min(0).max(0xffffffff).optional(),
+    jail: z.strictObject({ allowVmm: z.boolean() }).optional(),
+    as: varName.optional(),
+    expect: errno.optional(),
+    ...common,
+  }),
   z.strictObject({ vmm: z.literal("close"), fd: ref, expect: errno.optional(), ...common }),
   z.strictObject({
     vmm: z.literal("create"),
@@ -116,7 +126,7 @@ function execute(a: Args, ctx: StepContext): void {
   const pid = "pid" in a ? num(ctx, a.pid, 1) : 1;
   switch (a.vmm) {
     case "open": {
-      const r = d.open(a.path, a.mode, pid);
+      const r = d.open(a.path, a.mode, pid, { uid: a.uid ?? 0, ...(a.jail ? { jail: a.jail } : {}) });
       checkErrno("errno" in r ? r.errno : 0, a.expect);
       if ("fd" in r && a.as) ctx.vars.set(a.as, r.fd);
       return;

@@ -15,7 +15,7 @@
 import type { Bench } from "../../machine/bench.ts";
 import type { Device, DeviceKind } from "../../machine/device.ts";
 import {
-  DEFAULT_CONFIG, initialState, invariants, VmmModel, type Host, type IoctlOptions, type IoctlOutcome, type OpenMode, type ResultState, type VmmConfigState,
+  DEFAULT_CONFIG, initialState, type Cred, invariants, VmmModel, type Host, type IoctlOptions, type IoctlOutcome, type OpenMode, type ResultState, type VmmConfigState,
   type VmmState,
 } from "./model.ts";
 import { vmmctlArgBytes } from "./ctl.ts";
@@ -52,8 +52,9 @@ export class VmmDevice implements Device<any> {
     this.model.state = s;
   }
 
-  open(path: string, mode: OpenMode, pid = 1): { fd: number } | { errno: number } {
-    return this.model.open(path, mode, pid);
+  /** open(2) with the opener's credentials (default root, not jailed). */
+  open(path: string, mode: OpenMode, pid = 1, cred?: Cred): { fd: number } | { errno: number } {
+    return this.model.open(path, mode, pid, cred);
   }
 
   close(fd: number, pid = 1): number {
@@ -128,6 +129,8 @@ function checkConfig(cfg: VmmConfig): VmmConfig {
   intIn("ioctlNs", 0, Number.MAX_SAFE_INTEGER);
   intIn("maxMemsegs", 1, 1024);
   intIn("faultFreezeVcpu", -1, 0xfffe);
+  intIn("hostCpus", 1, 0xffff);
+  if (c.maxvmms !== undefined) intIn("maxvmms", 0, 0x7fffffff);
   for (const [k, v] of Object.entries(c.durations)) {
     if (!Number.isSafeInteger(v) || v < 0) throw new Error(`vmm: duration of ${k} must be a whole number of ns, got ${String(v)}`);
   }
@@ -148,10 +151,10 @@ export const VmmConfigSchema = z.strictObject({
   compat4: z.boolean(),
   compat12: z.boolean(),
   bhyveSnapshot: z.boolean(),
-  privDriver: z.boolean(),
   maxMemsegs: int(1, 1024),
   faultFreezeVcpu: int(-1, 0xfffe),
-  jailedWithoutVmm: z.boolean(),
+  hostCpus: int(1, 0xffff),
+  maxvmms: int(0, 0x7fffffff),
 });
 
 /** Ids below the counters that hand them out; an in-flight op has no result yet. */
@@ -178,13 +181,19 @@ function idsInRange(o: VmmState): string | undefined {
  */
 export function upgradeV1(old: any): any {
   if (!old || typeof old !== "object" || old.version !== 1) return old;
-  const { destroyOnClose: _gone, ...config } = (old.config ?? {}) as Record<string, unknown>;
+  const { destroyOnClose: _gone, privDriver, jailedWithoutVmm, ...config } = (old.config ?? {}) as Record<string, unknown>;
+  // v1 had one caller identity for everything: root (uid 0); privDriver false meant a jailed root
+  // (no PRIV_DRIVER), jailedWithoutVmm a jail without allow.vmm. Limits: the defaults.
+  const cred = { uid: 0, ...(privDriver === false || jailedWithoutVmm === true ? { jail: { allowVmm: jailedWithoutVmm !== true } } : {}) };
+  const hostCpus = DEFAULT_CONFIG.hostCpus;
   const vms: Record<string, unknown> = {};
   for (const [k, v] of Object.entries((old.vms ?? {}) as Record<string, any>)) {
     const tied = v && typeof v === "object" && Number.isSafeInteger(v.ownerFile) && v.ownerFile >= 0;
-    vms[k] = v && typeof v === "object" ? { ...v, destroyOnClose: tied } : v;
+    vms[k] = v && typeof v === "object" ? { ...v, destroyOnClose: tied, uid: 0 } : v;
   }
-  return { ...old, version: 2, config, vms };
+  const files: Record<string, unknown> = {};
+  for (const [k, f] of Object.entries((old.files ?? {}) as Record<string, any>)) files[k] = f && typeof f === "object" ? { ...f, cred } : f;
+  return { ...old, version: 2, config: { ...config, hostCpus, maxvmms: 4 * hostCpus }, vms, files };
 }
 
 /** Validates a state (shape, then the model's invariants). */
