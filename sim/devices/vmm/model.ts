@@ -56,6 +56,8 @@ export type VmmConfigState = {
   compat4: boolean;
   /** COMPAT_FREEBSD12 table entries. */
   compat12: boolean;
+  /** COMPAT_FREEBSD14 table entries (VM_ALLOC_MEMSEG_14, VM_GET_MEMSEG_14). */
+  compat14: boolean;
   /** BHYVE_SNAPSHOT kernel option. */
   bhyveSnapshot: boolean;
   /** VM_MAX_MEMSEGS (segment ids valid in [0, maxMemsegs)). */
@@ -222,6 +224,7 @@ export const DEFAULT_CONFIG: VmmConfigState = {
   devfsNames: ["null", "zero", "random"],
   compat4: true,
   compat12: true,
+  compat14: true,
   bhyveSnapshot: false,
   maxMemsegs: 4,
   faultFreezeVcpu: -1,
@@ -282,6 +285,12 @@ export class VmmApiError extends Error {
 }
 
 const VM_SUSPEND_DESTROY = 5;
+/** sys/sys/domainset.h: DOMAINSET_POLICY_INVALID 0. */
+const DOMAINSET_POLICY_INVALID = 0;
+/** sys/sys/_domainset.h: DOMAINSET_MAXSIZE 256 (bits). */
+const DOMAINSET_MAXSIZE = 256n;
+/** sizeof(domainset_t) in the kernel: DOMAINSET_SETSIZE = MAXMEMDOM (8 on amd64) bits in longs = 8 bytes. */
+const SIZEOF_DOMAINSET_T = 8n;
 const VM_SUSPEND_LAST = 6;
 const PAGE_SIZE = 4096n;
 const CPU_MAXSIZE = 1024;
@@ -292,6 +301,7 @@ const C = {
   vm_activate_cpu: codec(S.vm_activate_cpu),
   vm_memseg: codec(S.vm_memseg),
   vm_memseg_12: codec(S.vm_memseg_12),
+  vm_memseg_14: codec(S.vm_memseg_14),
   vm_suspend: codec(S.vm_suspend),
   vm_cpu_topology: codec(S.vm_cpu_topology),
   vm_cpuset: codec(S.vm_cpuset),
@@ -635,7 +645,7 @@ export class VmmModel {
     };
     const vm = this.s.vms[key(file.vm)];
     if (!vm || vm.draining) return done(ENXIO); // vmmdev_lookup2 / destroyed cdev
-    const def = lookupIoctl(cmd, { compat12: this.s.config.compat12, bhyveSnapshot: this.s.config.bhyveSnapshot });
+    const def = lookupIoctl(cmd, { compat12: this.s.config.compat12, compat14: this.s.config.compat14, bhyveSnapshot: this.s.config.bhyveSnapshot });
     if (!def) return done(ENOTTY);
     if ((def.flags & PRIV_CHECK_DRIVER) !== 0 && !hasPrivDriver(file.cred)) return done(EPERM);
     const op = this.newOp({ kind: "ioctl", pid, file: file.id, vm: vm.id, cmd, name: def.name, flags: def.flags, data: toHex(data), out, step: "mem" }, opts);
@@ -908,10 +918,20 @@ export class VmmModel {
         else vm.debug = vm.debug.filter((c) => c !== op.vcpuid);
         return 0;
       case "VM_ALLOC_MEMSEG":
+      case "VM_ALLOC_MEMSEG_14":
       case "VM_ALLOC_MEMSEG_12": {
-        const r = (op.name === "VM_ALLOC_MEMSEG" ? C.vm_memseg : C.vm_memseg_12).decode(data);
+        // vmmdev_ioctl: the compat commands go to alloc_memseg with their name length; the
+        // current one first checks the domain set: with ds_policy != DOMAINSET_POLICY_INVALID (0)
+        // and ds_mask != NULL, ds_mask_size outside [sizeof(domainset_t), DOMAINSET_MAXSIZE /
+        // NBBY] is ERANGE. (The mask's copyin and domainset_populate are not modelled, nor is
+        // adjust_segid's renumbering of pre-15 segment ids.)
+        const r = (op.name === "VM_ALLOC_MEMSEG" ? C.vm_memseg : op.name === "VM_ALLOC_MEMSEG_14" ? C.vm_memseg_14 : C.vm_memseg_12).decode(data);
         if (!r.ok) return EINVAL;
         const { segid, len, name } = r.value as { segid: number; len: bigint; name: Uint8Array };
+        if (op.name === "VM_ALLOC_MEMSEG") {
+          const m = r.value as unknown as { ds_mask: bigint; ds_mask_size: bigint; ds_policy: number };
+          if (m.ds_policy !== DOMAINSET_POLICY_INVALID && m.ds_mask !== 0n && (m.ds_mask_size < SIZEOF_DOMAINSET_T || m.ds_mask_size > DOMAINSET_MAXSIZE / 8n)) return ERANGE;
+        }
         if (segid < 0 || segid >= this.s.config.maxMemsegs) return EINVAL;
         if (len === 0n || len % PAGE_SIZE !== 0n) return EINVAL;
         const sysmem = name[0] === 0;
@@ -921,11 +941,14 @@ export class VmmModel {
         return 0;
       }
       case "VM_GET_MEMSEG":
+      case "VM_GET_MEMSEG_14":
       case "VM_GET_MEMSEG_12": {
         const segid = dv.getInt32(0, true);
         if (segid < 0 || segid >= this.s.config.maxMemsegs) return EINVAL;
         dv.setBigUint64(8, BigInt(vm.segs[key(segid)]?.len ?? "0"), true);
-        data.fill(0, 16);
+        // get_memseg: bzero(mseg->name, len) for system memory (the name only: the FreeBSD 15
+        // domain-set members after it are left as given)
+        data.fill(0, 16, 16 + (op.name === "VM_GET_MEMSEG_12" ? 64 : S.VM_MAX_SUFFIXLEN + 1));
         return 0;
       }
       case "VM_REINIT": {

@@ -150,6 +150,7 @@ export const VmmConfigSchema = z.strictObject({
   devfsNames: z.array(z.string()),
   compat4: z.boolean(),
   compat12: z.boolean(),
+  compat14: z.boolean(),
   bhyveSnapshot: z.boolean(),
   maxMemsegs: int(1, 1024),
   faultFreezeVcpu: int(-1, 0xfffe),
@@ -193,7 +194,7 @@ export function upgradeV1(old: any): any {
   }
   const files: Record<string, unknown> = {};
   for (const [k, f] of Object.entries((old.files ?? {}) as Record<string, any>)) files[k] = f && typeof f === "object" ? { ...f, cred } : f;
-  return { ...old, version: 2, config: { ...config, hostCpus, maxvmms: 4 * hostCpus }, vms, files };
+  return { ...old, version: 2, config: { ...config, compat14: DEFAULT_CONFIG.compat14, hostCpus, maxvmms: 4 * hostCpus }, vms, files };
 }
 
 /** Validates a state (shape, then the model's invariants). */
