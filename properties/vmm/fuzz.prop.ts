@@ -39,7 +39,7 @@ describe("fuzzed ioctls", () => {
   it("always yield an errno and keep the invariants", () => {
     fc.assert(
       fc.property(fc.boolean(), fc.array(callArb, { minLength: 1, maxLength: 30 }), (bhyveSnapshot, calls) => {
-        const { bench, vmm } = vmmBench({ maxcpus: 3, bhyveSnapshot, destroyOnClose: false });
+        const { bench, vmm } = vmmBench({ maxcpus: 3, bhyveSnapshot });
         const ctl = fdOf(vmm.open("/dev/vmmctl", "rw"));
         expect(errnoOf(vmm.createVm(ctl, "fz"))).toBe(0);
         const vfd = fdOf(vmm.open("/dev/vmm/fz", "rw"));

@@ -1,7 +1,9 @@
-// FreeBSD bhyve's /dev/vmmctl ioctl arguments, declared from freebsd-src sys/dev/vmm/vmm_dev.h
-// (`struct vmmctl_vm_create` / `struct vmmctl_vm_destroy`: `char name[VM_MAX_NAMELEN + 1];
-// int reserved[16];`, natural alignment) and the ioctl encoding of sys/sys/ioccom.h.
-import { array, char, field, i32, struct } from "./types.ts";
+// FreeBSD bhyve's /dev/vmmctl ioctl arguments, declared from freebsd-src (main) sys/dev/vmm/vmm_dev.h:
+// `struct vmmctl_vm_create { char name[VM_MAX_NAMELEN + 1]; uint32_t flags; int reserved[15]; }`
+// (flags took the first reserved int, same size) and `struct vmmctl_vm_destroy { char
+// name[VM_MAX_NAMELEN + 1]; int reserved[16]; }`, natural alignment; the ioctl encoding of
+// sys/sys/ioccom.h.
+import { array, char, field, i32, struct, u32 } from "./types.ts";
 
 /** sys/dev/vmm/vmm_param.h: SPECNAMELEN (255) - 10 - 15 - 1. */
 export const VM_MAX_NAMELEN = 229;
@@ -10,6 +12,9 @@ export const VM_MAX_NAMELEN_FREEBSD12 = 37;
 /** Defined upstream, not enforced by VMMCTL_VM_CREATE. */
 export const VM_MIN_NAMELEN = 6;
 export const VMMCTL_RESERVED_INTS = 16;
+/** vmm_dev.h: VMMCTL_CREATE_DESTROY_ON_CLOSE 0x1; VMMCTL_FLAGS_MASK is that one bit. */
+export const VMMCTL_CREATE_DESTROY_ON_CLOSE = 0x1;
+export const VMMCTL_FLAGS_MASK = VMMCTL_CREATE_DESTROY_ON_CLOSE;
 
 // sys/sys/ioccom.h
 export const IOCPARM_SHIFT = 13;
@@ -29,16 +34,22 @@ export function iowr(group: string, num: number, size: number): number {
   return ioc(IOC_INOUT, group.charCodeAt(0), num, size);
 }
 
-function shape(name: string, maxNameLen: number) {
-  return struct(name, [field("name", array(char, maxNameLen + 1)), field("reserved", array(i32, VMMCTL_RESERVED_INTS))]);
+function createShape(maxNameLen: number) {
+  return struct("vmmctl_vm_create", [field("name", array(char, maxNameLen + 1)), field("flags", u32), field("reserved", array(i32, VMMCTL_RESERVED_INTS - 1))]);
 }
 
-/** Both structs have this shape: `{ name: Uint8Array; reserved: number[] }`. */
-export type VmmctlStruct = ReturnType<typeof shape>;
+function destroyShape(maxNameLen: number) {
+  return struct("vmmctl_vm_destroy", [field("name", array(char, maxNameLen + 1)), field("reserved", array(i32, VMMCTL_RESERVED_INTS))]);
+}
+
+/** `{ name: Uint8Array; flags: number; reserved: number[] }` (15 reserved ints). */
+export type VmmctlCreateStruct = ReturnType<typeof createShape>;
+/** `{ name: Uint8Array; reserved: number[] }` (16 reserved ints). */
+export type VmmctlStruct = ReturnType<typeof destroyShape>;
 
 export interface VmmctlStructs {
   readonly maxNameLen: number;
-  readonly vmmctl_vm_create: VmmctlStruct;
+  readonly vmmctl_vm_create: VmmctlCreateStruct;
   readonly vmmctl_vm_destroy: VmmctlStruct;
   /** `_IOWR('V', 0, struct vmmctl_vm_create)` */
   readonly VMMCTL_VM_CREATE: number;
@@ -46,11 +57,11 @@ export interface VmmctlStructs {
   readonly VMMCTL_VM_DESTROY: number;
 }
 
-/** The two structs (same shape upstream) and their ioctl numbers for a given VM_MAX_NAMELEN. */
+/** The two structs (same size upstream) and their ioctl numbers for a given VM_MAX_NAMELEN. */
 export function vmmctlStructs(maxNameLen: number = VM_MAX_NAMELEN): VmmctlStructs {
   if (!Number.isSafeInteger(maxNameLen) || maxNameLen < 0) throw new RangeError(`VM_MAX_NAMELEN must be a whole number, got ${maxNameLen}`);
-  const create = shape("vmmctl_vm_create", maxNameLen);
-  const destroy = shape("vmmctl_vm_destroy", maxNameLen);
+  const create = createShape(maxNameLen);
+  const destroy = destroyShape(maxNameLen);
   return {
     maxNameLen,
     vmmctl_vm_create: create,

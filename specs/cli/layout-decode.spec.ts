@@ -76,7 +76,9 @@ describe("hvsim layout (process)", () => {
     expect(t.out).toContain("struct hv_vss_msg: size 12, align 1, packed");
     expect(t.out).toMatch(/^\s+8\s+4\s+__u32\s+vss_cf\.flags$/m);
     expect(t.out).toMatch(/^\s+0\s+4\s+int\s+error$/m);
-    expect(t.out).toMatch(/^\s+232\s+64\s+int\[16\]\s+reserved$/m);
+    // vmmctl_vm_create (freebsd-src main vmm_dev.h): uint32_t flags where reserved[0] was, then 15 ints
+    expect(t.out).toMatch(/^\s+232\s+4\s+__u32\s+flags$/m);
+    expect(t.out).toMatch(/^\s+236\s+60\s+int\[15\]\s+reserved$/m);
   });
 
   it("an unknown name is a usage error (exit 2) listing the valid names", () => {

@@ -56,7 +56,8 @@ export const FREEBSD_VMM_DEV_REPLICA = `
 #ifndef VM_MAX_NAMELEN
 #define VM_MAX_NAMELEN 229
 #endif
-struct vmmctl_vm_create { char name[VM_MAX_NAMELEN + 1]; int reserved[16]; };
+/* main: uint32_t flags took the first reserved int (VMMCTL_CREATE_DESTROY_ON_CLOSE). */
+struct vmmctl_vm_create { char name[VM_MAX_NAMELEN + 1]; unsigned int flags; int reserved[15]; };
 struct vmmctl_vm_destroy { char name[VM_MAX_NAMELEN + 1]; int reserved[16]; };
 `;
 

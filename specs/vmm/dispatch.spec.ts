@@ -7,13 +7,14 @@ import { describe, expect, it } from "vitest";
 import { EBUSY, EEXIST, EINVAL, ENOTTY, EPERM } from "../../sim/devices/vmm/errno.ts";
 import { argBytes, cmdOf, vcpuArg } from "../../sim/devices/vmm/args.ts";
 import type { TraceRecord } from "../../sim/clock/trace.ts";
+import type { Cred } from "../../sim/devices/vmm/model.ts";
 import { drain, errnoOf, fdOf, settle, vmmBench } from "./helpers.ts";
 
-function setup(config = {}) {
+function setup(config = {}, cred?: Cred) {
   const { bench, vmm } = vmmBench(config);
   const ctl = fdOf(vmm.open("/dev/vmmctl", "rw"));
   expect(errnoOf(vmm.createVm(ctl, "vm0"))).toBe(0);
-  const fd = fdOf(vmm.open("/dev/vmm/vm0", "rw"));
+  const fd = fdOf(vmm.open("/dev/vmm/vm0", "rw", 1, cred));
   const vm = () => Object.values(vmm.state.vms)[0]!;
   const records: TraceRecord[] = [];
   bench.clock.trace.listen((r) => records.push(r));
@@ -31,8 +32,10 @@ describe("command lookup", () => {
     expect(errnoOf(vmm.ioctl(fd, 0x80047601, new Uint8Array(4)))).toBe(ENOTTY);
   });
 
-  it("PRIV_CHECK_DRIVER commands need the privilege (EPERM)", () => {
-    const { io, bench, vmm } = setup({ privDriver: false });
+  it("PRIV_CHECK_DRIVER commands need the privilege (EPERM): a jailed root (allow.vmm) lacks PRIV_DRIVER", () => {
+    // vmmdev_ioctl: priv_check(td, PRIV_DRIVER) for VMMDEV_IOCTL_PRIV_CHECK_DRIVER entries;
+    // prison_priv_check (kern_jail.c) does not grant PRIV_DRIVER inside a jail.
+    const { io, bench, vmm } = setup({}, { uid: 0, jail: { allowVmm: true } });
     expect(errnoOf(io("VM_BIND_PPTDEV", argBytes("VM_BIND_PPTDEV")))).toBe(EPERM);
     const ok = setup();
     expect(settle(ok.bench, ok.vmm, ok.io("VM_BIND_PPTDEV", argBytes("VM_BIND_PPTDEV"))).errno).toBe(0);

@@ -16,6 +16,8 @@ import {
 } from "../../sim/devices/vmm/ioccom.ts";
 import { vmmctlCommands } from "../../sim/devices/vmm/ctl.ts";
 import { allIoctls, describeIoctl, flagNames, GENERIC_IOCTLS, lookupIoctl, MACHDEP_IOCTLS } from "../../sim/devices/vmm/table.ts";
+import * as S from "../../sim/devices/vmm/structs.ts";
+import { codec } from "../../sim/wire/codec.ts";
 import { VMMCTL_VM_CREATE as WIRE_CREATE, VMMCTL_VM_DESTROY as WIRE_DESTROY } from "../../sim/wire/vmmctl.ts";
 
 // ---- the C replica: macros restated from sys/sys/ioccom.h, structs from the vmm headers ----
@@ -37,7 +39,7 @@ const C_SOURCE = String.raw`
 #define R_IOW(g, n, t) R_IOC(R_IOC_IN, (g), (n), sizeof(t))
 #define R_IOWR(g, n, t) R_IOC(R_IOC_INOUT, (g), (n), sizeof(t))
 
-struct vmmctl_229 { char name[229 + 1]; int reserved[16]; };
+struct vmmctl_229 { char name[229 + 1]; unsigned int flags; int reserved[15]; };
 struct vmmctl_37 { char name[37 + 1]; int reserved[16]; };
 
 struct tv { long tv_sec; long tv_usec; };
@@ -48,7 +50,12 @@ struct vm_activate_cpu { int vcpuid; };
 struct vm_exception { int cpuid; int vector; uint32_t error_code; int error_code_valid; int restart_instruction; };
 struct vm_stats { int cpuid; int index; int num_entries; struct tv tv; uint64_t statbuf[64]; };
 struct vm_stat_desc { int index; char desc[128]; };
-struct vm_memseg { int segid; size_t len; char name[15 + 1]; };
+/* sys/amd64/include/vmm_dev.h (FreeBSD 15): the domain-set members after the name */
+typedef struct { long bits[1]; } domainset_t;
+struct vm_memseg { int segid; size_t len; char name[15 + 1]; domainset_t *ds_mask; size_t ds_mask_size; int ds_policy; };
+/* sys/dev/vmm/vmm_dev.c COMPAT_FREEBSD14, with its static assertion */
+struct vm_memseg_14 { int segid; size_t len; char name[15 + 1]; };
+_Static_assert(sizeof(struct vm_memseg_14) == (15 + 1 + 16), "COMPAT_FREEBSD14 ABI");
 struct vm_memseg_12 { int segid; size_t len; char name[64]; };
 struct vm_memmap { uint64_t gpa; int segid; uint64_t segoff; size_t len; int prot; int flags; };
 struct vm_munmap { uint64_t gpa; size_t len; };
@@ -99,12 +106,19 @@ int main(void) {
   P("VM_STATS", R_IOWR('v', 50, struct vm_stats));
   P("VM_STAT_DESC", R_IOWR('v', 51, struct vm_stat_desc));
   P("VM_ALLOC_MEMSEG_12", R_IOW('v', 14, struct vm_memseg_12));
+  P("VM_ALLOC_MEMSEG_14", R_IOW('v', 14, struct vm_memseg_14));
   P("VM_ALLOC_MEMSEG", R_IOW('v', 14, struct vm_memseg));
   P("VM_MMAP_MEMSEG", R_IOW('v', 16, struct vm_memmap));
   P("VM_MUNMAP_MEMSEG", R_IOW('v', 19, struct vm_munmap));
   P("VM_REINIT", R_IO('v', 5));
   P("VM_GET_MEMSEG_12", R_IOWR('v', 15, struct vm_memseg_12));
+  P("VM_GET_MEMSEG_14", R_IOWR('v', 15, struct vm_memseg_14));
   P("VM_GET_MEMSEG", R_IOWR('v', 15, struct vm_memseg));
+  printf("off.vm_memseg.segid %zu\noff.vm_memseg.len %zu\noff.vm_memseg.name %zu\noff.vm_memseg.ds_mask %zu\noff.vm_memseg.ds_mask_size %zu\noff.vm_memseg.ds_policy %zu\nsize.vm_memseg %zu\n",
+    offsetof(struct vm_memseg, segid), offsetof(struct vm_memseg, len), offsetof(struct vm_memseg, name), offsetof(struct vm_memseg, ds_mask),
+    offsetof(struct vm_memseg, ds_mask_size), offsetof(struct vm_memseg, ds_policy), sizeof(struct vm_memseg));
+  printf("off.vm_memseg_14.segid %zu\noff.vm_memseg_14.len %zu\noff.vm_memseg_14.name %zu\nsize.vm_memseg_14 %zu\n",
+    offsetof(struct vm_memseg_14, segid), offsetof(struct vm_memseg_14, len), offsetof(struct vm_memseg_14, name), sizeof(struct vm_memseg_14));
   P("VM_MMAP_GETNEXT", R_IOWR('v', 17, struct vm_memmap));
   P("VM_SUSPEND_CPU", R_IOW('v', 92, struct vm_activate_cpu));
   P("VM_RESUME_CPU", R_IOW('v', 93, struct vm_activate_cpu));
@@ -157,6 +171,7 @@ int main(void) {
 
 let dir = "";
 const fromC = new Map<string, number>();
+const layoutC = new Map<string, number>();
 let ptrSize = 0;
 
 beforeAll(() => {
@@ -171,6 +186,7 @@ beforeAll(() => {
   for (const line of out.trim().split("\n")) {
     const [name, value] = line.split(" ");
     if (name === "ptr") ptrSize = Number(value);
+    else if (name!.startsWith("off.") || name!.startsWith("size.")) layoutC.set(name!, Number(value));
     else fromC.set(name!, Number(value));
   }
 });
@@ -240,6 +256,26 @@ describe("against the C replica compiled with cc", () => {
     expect(vmmctlCommands(37).VMMCTL_VM_CREATE).toBe(0xc0685600);
   });
 
+  it("struct vm_memseg (FreeBSD 15) and vm_memseg_14: sizeof and every offsetof equal gcc's", () => {
+    for (const [name, st] of [["vm_memseg", S.vm_memseg], ["vm_memseg_14", S.vm_memseg_14]] as const) {
+      const c = codec(st);
+      expect(st.size, `sizeof ${name}`).toBe(layoutC.get(`size.${name}`));
+      const fields = st.kind === "struct" ? st.fields.map((f) => f.name) : [];
+      expect(fields.length).toBeGreaterThan(2);
+      for (const f of fields as string[]) expect(c.offsetOf(f), `${name}.${f}`).toBe(layoutC.get(`off.${name}.${f}`));
+    }
+    // the upstream static assertion (vmm_dev.c, COMPAT_FREEBSD14): VM_MAX_SUFFIXLEN + 1 + 16 = 32
+    expect(S.vm_memseg_14.size).toBe(32);
+    expect(S.vm_memseg.size).toBe(56);
+    // both VM_ALLOC_MEMSEG numbers come from the one _IOW encoding: same group and number, lengths 56 and 32
+    const cur = lookupIoctl(fromC.get("VM_ALLOC_MEMSEG")!)!;
+    const old = lookupIoctl(fromC.get("VM_ALLOC_MEMSEG_14")!)!;
+    expect([cur.name, old.name]).toEqual(["VM_ALLOC_MEMSEG", "VM_ALLOC_MEMSEG_14"]);
+    expect(hexCmd(cur.cmd)).toBe(hexCmd(_IOW("v", 14, 56)));
+    expect(hexCmd(old.cmd)).toBe(hexCmd(_IOW("v", 14, 32)));
+    expect(lookupIoctl(old.cmd, { compat14: false })).toBeUndefined();
+  });
+
   it("every per-VM command number matches its C macro", () => {
     const names = allIoctls().map((d) => d.name);
     expect(new Set(names).size).toBe(names.length);
@@ -289,8 +325,10 @@ describe("the vmmdev tables", () => {
     });
   }
 
-  it("holds the generic table's 24 entries and looks generic entries up first", () => {
-    expect(GENERIC_IOCTLS.length).toBe(24);
+  it("holds the generic table's 26 entries and looks generic entries up first", () => {
+    // vmmdev_ioctls[] in sys/dev/vmm/vmm_dev.c: 26 entries with COMPAT_FREEBSD12 and
+    // COMPAT_FREEBSD14 (each adds an ALLOC_MEMSEG and a GET_MEMSEG variant).
+    expect(GENERIC_IOCTLS.length).toBe(26);
     expect(MACHDEP_IOCTLS.every((d) => d.table === "machdep")).toBe(true);
     const run = MACHDEP_IOCTLS.find((d) => d.name === "VM_RUN")!;
     expect(lookupIoctl(run.cmd)?.name).toBe("VM_RUN");

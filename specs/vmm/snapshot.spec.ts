@@ -1,4 +1,4 @@
-// The vmm device's state in bench snapshots: registered as kind "vmm" (state version 1), all of it
+// The vmm device's state in bench snapshots: registered as kind "vmm" (state version 2), all of it
 // plain data, including ioctls waiting on locks: a snapshot taken while callers wait restores and
 // continues exactly like the uninterrupted run (same results, same trace hash).
 import { describe, expect, it } from "vitest";
@@ -6,6 +6,8 @@ import { canonical, clonePlain, type Plain } from "../../sim/clock/canonical.ts"
 import { restoreSnapshot, saveSnapshot } from "../../sim/snapshot/index.ts";
 import { argBytes, cmdOf, vcpuArg } from "../../sim/devices/vmm/args.ts";
 import { validateVmmState, VmmKind } from "../../sim/devices/vmm/vmm.ts";
+import { VMMCTL_CREATE_DESTROY_ON_CLOSE } from "../../sim/devices/vmm/ctl.ts";
+import { upgradeState } from "../../sim/machine/device.ts";
 import { drain, errnoOf, fdOf, vmmBench } from "./helpers.ts";
 
 function scenario() {
@@ -22,10 +24,60 @@ function scenario() {
   return { bench, vmm, ops };
 }
 
+/** Turns a v2 state into the v1 layout (global options, no per-VM flag, uid or file credentials). */
+function toV1(s: any, cfg: { destroyOnClose: boolean; privDriver: boolean; jailedWithoutVmm: boolean }): void {
+  s.version = 1;
+  delete s.config.hostCpus;
+  delete s.config.maxvmms;
+  Object.assign(s.config, cfg);
+  for (const v of Object.values(s.vms) as any[]) {
+    delete v.destroyOnClose;
+    delete v.uid;
+  }
+  for (const f of Object.values(s.files) as any[]) delete f.cred;
+}
+
 describe("vmm state in snapshots", () => {
-  it("has state version 1", () => {
+  it("has state version 2", () => {
     expect(VmmKind.type).toBe("vmm");
-    expect(VmmKind.stateVersion).toBe(1);
+    expect(VmmKind.stateVersion).toBe(2);
+  });
+
+  it("upgrades v1 (global destroyOnClose) to v2 (per-VM VMMCTL_CREATE_DESTROY_ON_CLOSE)", () => {
+    // Under v1 a VM had ownerFile >= 0 exactly when config.destroyOnClose was on at its creation.
+    const { bench, vmm } = vmmBench();
+    const ctl = fdOf(vmm.open("/dev/vmmctl", "rw"));
+    expect(errnoOf(vmm.createVm(ctl, "tied", { flags: VMMCTL_CREATE_DESTROY_ON_CLOSE }))).toBe(0);
+    expect(errnoOf(vmm.createVm(ctl, "free"))).toBe(0);
+    const v1 = clonePlain(vmm.state as unknown as Plain) as any;
+    toV1(v1, { destroyOnClose: true, privDriver: true, jailedWithoutVmm: false });
+    expect(validateVmmState(v1)).toMatch(/layout 1/);
+    const up = upgradeState(VmmKind, 1, v1);
+    expect(up.ok).toBe(true);
+    const s2 = (up as { state: any }).state;
+    expect(validateVmmState(s2)).toBeUndefined();
+    expect(s2.config.destroyOnClose).toBeUndefined();
+    expect(canonical(s2)).toBe(canonical(vmm.state as unknown as Plain));
+    // and it behaves as v2: the tied VM goes with its descriptor, the other stays
+    vmm.state = s2;
+    vmm.close(ctl);
+    drain(bench);
+    expect(Object.values(vmm.state.vms).map((v) => v.name)).toEqual(["free"]);
+  });
+
+  it("a v1 state whose option was off upgrades with no VM tied", () => {
+    const { vmm } = vmmBench();
+    const ctl = fdOf(vmm.open("/dev/vmmctl", "rw"));
+    expect(errnoOf(vmm.createVm(ctl, "a"))).toBe(0);
+    const v1 = clonePlain(vmm.state as unknown as Plain) as any;
+    toV1(v1, { destroyOnClose: false, privDriver: false, jailedWithoutVmm: false });
+    const up = upgradeState(VmmKind, 1, v1) as { ok: true; state: any };
+    expect(up.ok).toBe(true);
+    expect(validateVmmState(up.state)).toBeUndefined();
+    expect(Object.values(up.state.vms).map((v: any) => [v.destroyOnClose, v.ownerFile, v.uid])).toEqual([[false, -1, 0]]);
+    // v1 privDriver: false (no PRIV_DRIVER) becomes a jailed root with allow.vmm on every open file
+    expect(Object.values(up.state.files).map((f: any) => f.cred)).toEqual([{ uid: 0, jail: { allowVmm: true } }]);
+    expect(up.state.config).toMatchObject({ hostCpus: 4, maxvmms: 16 });
   });
 
   it("is plain data that validates", () => {
@@ -34,7 +86,7 @@ describe("vmm state in snapshots", () => {
     expect(canonical(clonePlain(s))).toBe(canonical(s));
     expect(validateVmmState(vmm.state)).toBeUndefined();
     expect(validateVmmState(null)).toBe("not an object");
-    expect(validateVmmState({ ...vmm.state, version: 2 })).toMatch(/layout/);
+    expect(validateVmmState({ ...vmm.state, version: 3 } as any)).toMatch(/layout/);
     const broken = clonePlain(s) as any;
     const vm = Object.values(broken.vms)[0] as any;
     vm.memS.push(99);

@@ -45,6 +45,26 @@ describe("vmm scenario steps", () => {
     if (r.status !== "ok") throw new Error(JSON.stringify(r.status === "failed" ? r.failure : r.issues));
   });
 
+  it("create passes flags: VMMCTL_CREATE_DESTROY_ON_CLOSE ties the VM to the descriptor, unknown bits are EINVAL", () => {
+    // vmmdev_create (freebsd-src main sys/dev/vmm/vmm_dev.c): (flags & ~VMMCTL_FLAGS_MASK) != 0
+    // -> EINVAL; flagged VMs are destroyed by vmmctl_dtor at the descriptor's last close.
+    const r = run(
+      head +
+        "  - vmm: create\n    fd: $ctl\n    name: bad\n    flags: 2\n    expect: EINVAL\n" +
+        "  - vmm: create\n    fd: $ctl\n    name: tied\n    flags: 1\n  - vmm: create\n    fd: $ctl\n    name: free\n" +
+        "  - vmm: close\n    fd: $ctl\n  - vmm: check\n    vms: [free]\n",
+    );
+    if (r.status !== "ok") throw new Error(JSON.stringify(r.status === "failed" ? r.failure : r.issues));
+    // credentials on open: vmmctl is root's, 0600 (vmmdev_init); a jail without allow.vmm is EPERM
+    const c = run(
+      "name: t\nmachine: bhyve-host\nsteps:\n  - vmm: open\n    path: /dev/vmmctl\n    uid: 1001\n    expect: EACCES\n" +
+        "  - vmm: open\n    path: /dev/vmmctl\n    jail: { allowVmm: false }\n    expect: EPERM\n  - vmm: open\n    path: /dev/vmmctl\n    jail: { allowVmm: true }\n",
+    );
+    if (c.status !== "ok") throw new Error(JSON.stringify(c.status === "failed" ? c.failure : c.issues));
+    // CREATE has 15 reserved words now (flags took the first)
+    expect(parseScenario(head + "  - vmm: create\n    fd: $ctl\n    name: x\n    reserved: [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]\n", "x.yaml").ok).toBe(false);
+  });
+
   it("refuses unknown actions and errno names when loading", () => {
     const bad1 = parseScenario(head + "  - vmm: explode\n", "x.yaml");
     expect(bad1.ok).toBe(false);

@@ -28,9 +28,11 @@ describe("open(/dev/vmmctl)", () => {
   it("is EPERM inside a jail without allow.vmm (vmm_priv_check), for VM devices too", () => {
     const { vmm, create } = setup();
     expect(create("j")).toBe(0);
-    vmm.state.config.jailedWithoutVmm = true;
-    expect(vmm.open("/dev/vmmctl", "rw")).toEqual({ errno: EPERM });
-    expect(vmm.open("/dev/vmm/j", "rw")).toEqual({ errno: EPERM });
+    const jailed = { uid: 0, jail: { allowVmm: false } };
+    expect(vmm.open("/dev/vmmctl", "rw", 1, jailed)).toEqual({ errno: EPERM });
+    expect(vmm.open("/dev/vmm/j", "rw", 1, jailed)).toEqual({ errno: EPERM });
+    // with allow.vmm the jail passes vmm_priv_check
+    expect("fd" in vmm.open("/dev/vmmctl", "rw", 1, { uid: 0, jail: { allowVmm: true } })).toBe(true);
   });
 
   it("gives the lowest free descriptor from 3 and refuses a second close (EBADF)", () => {
@@ -77,12 +79,14 @@ describe("VMMCTL_VM_CREATE", () => {
 
   it("is EINVAL for any non-zero reserved word, before anything else", () => {
     const { create, destroy } = setup();
-    for (const i of [0, 7, 15]) {
-      const r = Array.from({ length: 16 }, (_, j) => (j === i ? 1 : 0));
-      expect(create("guest", r)).toBe(EINVAL);
-      expect(destroy("guest", r)).toBe(EINVAL);
+    // vmmctl_ioctl: CREATE checks its 15 reserved ints (flags took the first), DESTROY its 16.
+    for (const i of [0, 7, 14]) {
+      expect(create("guest", Array.from({ length: 15 }, (_, j) => (j === i ? 1 : 0)))).toBe(EINVAL);
     }
-    expect(create("guest", Array.from({ length: 16 }, (_, j) => (j === 3 ? -1 : 0)))).toBe(EINVAL);
+    for (const i of [0, 7, 15]) {
+      expect(destroy("guest", Array.from({ length: 16 }, (_, j) => (j === i ? 1 : 0)))).toBe(EINVAL);
+    }
+    expect(create("guest", Array.from({ length: 15 }, (_, j) => (j === 3 ? -1 : 0)))).toBe(EINVAL);
   });
 
   it("cuts the name at VM_MAX_NAMELEN (229): name[229] is forced to NUL", () => {

@@ -91,4 +91,12 @@ describe("layout facts stated upstream (independent of gcc)", () => {
     expect(VMMCTL_VM_CREATE).toBe(0xc1285600);
     expect(VMMCTL_VM_DESTROY).toBe(0xc1285601);
   });
+
+  it("vmmctl_vm_create.flags sits where reserved[0] was: offset 232, reserved[15] after it (freebsd-src main sys/dev/vmm/vmm_dev.h)", () => {
+    // 230 name bytes, 2 bytes of padding to the 4-byte-aligned uint32_t flags, then 15 ints.
+    const c = codec(vmmctl_vm_create);
+    expect(c.offsetOf("flags")).toBe(232);
+    expect(c.offsetOf("reserved")).toBe(236);
+    expect(codec(vmmctl_vm_destroy).offsetOf("reserved")).toBe(232);
+  });
 });

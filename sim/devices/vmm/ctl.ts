@@ -6,14 +6,20 @@ import { _IOWR } from "./ioccom.ts";
 
 export { VM_MAX_NAMELEN, VM_MAX_NAMELEN_FREEBSD12 };
 
+export { VMMCTL_CREATE_DESTROY_ON_CLOSE, VMMCTL_FLAGS_MASK } from "../../wire/vmmctl.ts";
+
 export interface VmmctlArgs {
   name: Uint8Array;
   reserved: number[];
 }
 
+export interface VmmctlCreateArgs extends VmmctlArgs {
+  flags: number;
+}
+
 export interface VmmctlCommands {
   readonly maxNameLen: number;
-  readonly create: Codec<VmmctlArgs>;
+  readonly create: Codec<VmmctlCreateArgs>;
   readonly destroy: Codec<VmmctlArgs>;
   /** _IOWR('V', 0, struct vmmctl_vm_create), from the declared size. */
   readonly VMMCTL_VM_CREATE: number;
@@ -30,7 +36,7 @@ export function vmmctlCommands(maxNameLen: number = VM_MAX_NAMELEN): VmmctlComma
     const s = vmmctlStructs(maxNameLen);
     c = Object.freeze({
       maxNameLen,
-      create: codec(s.vmmctl_vm_create) as unknown as Codec<VmmctlArgs>,
+      create: codec(s.vmmctl_vm_create) as unknown as Codec<VmmctlCreateArgs>,
       destroy: codec(s.vmmctl_vm_destroy) as unknown as Codec<VmmctlArgs>,
       VMMCTL_VM_CREATE: _IOWR("V", 0, s.vmmctl_vm_create.size),
       VMMCTL_VM_DESTROY: _IOWR("V", 1, s.vmmctl_vm_destroy.size),
@@ -40,12 +46,21 @@ export function vmmctlCommands(maxNameLen: number = VM_MAX_NAMELEN): VmmctlComma
   return c;
 }
 
-/** Argument bytes for CREATE/DESTROY: `name` (latin1 or bytes, cut to fit) and optional reserved words. */
-export function vmmctlArgBytes(name: string | Uint8Array, opts: { maxNameLen?: number; reserved?: readonly number[] } = {}): Uint8Array {
+/**
+ * Argument bytes for CREATE (default) or DESTROY (`kind: "destroy"`): `name` (latin1 or bytes,
+ * cut to fit), CREATE's `flags` word and optional reserved words (15 for CREATE, 16 for DESTROY).
+ */
+export function vmmctlArgBytes(
+  name: string | Uint8Array,
+  opts: { maxNameLen?: number; reserved?: readonly number[]; flags?: number; kind?: "create" | "destroy" } = {},
+): Uint8Array {
   const cmds = vmmctlCommands(opts.maxNameLen ?? VM_MAX_NAMELEN);
-  const field = cmds.create.type.kind === "struct" ? cmds.create.type.fields[0]! : undefined;
-  const cap = field?.type.size ?? cmds.maxNameLen + 1;
+  const cap = cmds.maxNameLen + 1;
   const raw = typeof name === "string" ? Uint8Array.from(Buffer.from(name, "latin1")) : name;
-  const reserved = Array.from({ length: 16 }, (_, i) => opts.reserved?.[i] ?? 0);
-  return cmds.create.encode({ name: raw.subarray(0, cap), reserved });
+  const n = raw.subarray(0, cap);
+  if (opts.kind === "destroy") {
+    return cmds.destroy.encode({ name: n, reserved: Array.from({ length: 16 }, (_, i) => opts.reserved?.[i] ?? 0) });
+  }
+  const reserved = Array.from({ length: 15 }, (_, i) => opts.reserved?.[i] ?? 0);
+  return cmds.create.encode({ name: n, flags: (opts.flags ?? 0) >>> 0, reserved });
 }

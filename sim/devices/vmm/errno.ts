@@ -5,6 +5,7 @@ export const ENOENT = 2;
 export const ENXIO = 6;
 export const EBADF = 9;
 export const ENOMEM = 12;
+export const EACCES = 13;
 export const EFAULT = 14;
 export const EBUSY = 16;
 export const EEXIST = 17;
@@ -21,6 +22,7 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   [ENXIO]: "ENXIO",
   [EBADF]: "EBADF",
   [ENOMEM]: "ENOMEM",
+  [EACCES]: "EACCES",
   [EFAULT]: "EFAULT",
   [EBUSY]: "EBUSY",
   [EEXIST]: "EEXIST",

@@ -8,8 +8,11 @@
 //   - sys_ioctl (sys_generic.c): generic command checks -> ENOTTY, copyin of IOCPARM_LEN bytes
 //     (a short user buffer is EFAULT), copyout of IOC_OUT commands on success only.
 //   - vmmctl_open: FWRITE required, else EPERM. vmmctl_ioctl: CREATE / DESTROY, else ENOTTY.
-//   - CREATE: name[VM_MAX_NAMELEN] = 0; non-zero reserved -> EINVAL; visible name -> EEXIST; vmm not
-//     initialised -> ENXIO; make_dev_s("vmm/%s", MAKEDEV_CHECKNAME) -> prep_devname's errors.
+//   - CREATE: name[VM_MAX_NAMELEN] = 0; non-zero reserved -> EINVAL; vmmdev_create: flags outside
+//     VMMCTL_FLAGS_MASK -> EINVAL; visible name -> EEXIST; vmm not initialised -> ENXIO;
+//     make_dev_s("vmm/%s", MAKEDEV_CHECKNAME) -> prep_devname's errors. A VM created with
+//     VMMCTL_CREATE_DESTROY_ON_CLOSE goes on the creating descriptor's priv->softcs list and
+//     vmmctl_dtor (the descriptor's last close) destroys it; without the flag it outlives the close.
 //   - DESTROY: same reserved check; unknown or dying -> EINVAL; else sc->cdev = NULL (dying),
 //     vm_suspend(VM_SUSPEND_DESTROY), destroy_dev (new ioctls fail ENXIO; waits for the ioctls
 //     already inside to drain), vmmdev_destroy (vCPU creation disabled, all vCPUs frozen, freed).
@@ -23,10 +26,10 @@
 import type { Plain } from "../../clock/canonical.ts";
 import { fromHex, toHex } from "../../clock/canonical.ts";
 import { codec } from "../../wire/codec.ts";
-import { EALREADY, EBADF, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOTTY, ENXIO, EPERM, ERANGE } from "./errno.ts";
+import { EACCES, EALREADY, EBADF, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, ENOTTY, ENXIO, EPERM, ERANGE } from "./errno.ts";
 import { IOC_IN, IOC_OUT, IOC_VOID, IOCPARM_LEN, genericIoctlCheck } from "./ioccom.ts";
 import { devfsNameTaken, prepDevname, SPECNAMELEN } from "./devname.ts";
-import { vmmctlCommands, VM_MAX_NAMELEN } from "./ctl.ts";
+import { vmmctlCommands, VM_MAX_NAMELEN, VMMCTL_CREATE_DESTROY_ON_CLOSE, VMMCTL_FLAGS_MASK, type VmmctlCreateArgs } from "./ctl.ts";
 import * as S from "./structs.ts";
 import {
   ALLOC_VCPU, LOCK_ALL_VCPUS, LOCK_ONE_VCPU, MAYBE_ALLOC_VCPU, PRIV_CHECK_DRIVER, SLOCK_MEMSEGS, XLOCK_MEMSEGS, lookupIoctl,
@@ -47,25 +50,40 @@ export type VmmConfigState = {
   ioctlNs: number;
   /** Per-command durations by C name (e.g. VM_RUN), in ns. */
   durations: Record<string, number>;
-  /** D47028's direction: destroy a VM when the descriptor that created it is closed. */
-  destroyOnClose: boolean;
   /** devfs names that exist besides the vmm devices (e.g. "null"). */
   devfsNames: string[];
   /** Kernel built with COMPAT_FREEBSD4/5/43 (sys_ioctl then accepts IN commands of length 0). */
   compat4: boolean;
   /** COMPAT_FREEBSD12 table entries. */
   compat12: boolean;
+  /** COMPAT_FREEBSD14 table entries (VM_ALLOC_MEMSEG_14, VM_GET_MEMSEG_14). */
+  compat14: boolean;
   /** BHYVE_SNAPSHOT kernel option. */
   bhyveSnapshot: boolean;
-  /** The caller passes priv_check(PRIV_DRIVER) (root outside a jail). */
-  privDriver: boolean;
   /** VM_MAX_MEMSEGS (segment ids valid in [0, maxMemsegs)). */
   maxMemsegs: number;
   /** Fault injection: freezing this vCPU inside LOCK_ALL fails with EBUSY (-1: never). */
   faultFreezeVcpu: number;
-  /** The opener is in a jail without allow.vmm: vmm_priv_check fails opens with EPERM. */
-  jailedWithoutVmm: boolean;
+  /** mp_ncpus of the host. */
+  hostCpus: number;
+  /** hw.vmm.maxvmms: VMs per real uid (chgvmmcnt limit); vmm_handler sets 4 * mp_ncpus. */
+  maxvmms: number;
 };
+
+/** The opener's credentials: uid (0 is root) and, when jailed, whether the jail has allow.vmm. */
+export type Cred = { uid: number; jail?: { allowVmm: boolean } };
+
+export const ROOT: Cred = { uid: 0 };
+
+/** priv_check_cred(cred, PRIV_DRIVER): root outside a jail (prison_priv_check denies PRIV_DRIVER). */
+export function hasPrivDriver(c: Cred): boolean {
+  return c.uid === 0 && c.jail === undefined;
+}
+
+/** vmm_priv_check: EPERM for a jailed credential whose jail lacks allow.vmm. */
+export function vmmPrivCheck(c: Cred): number {
+  return c.jail !== undefined && !c.jail.allowVmm ? EPERM : 0;
+}
 
 export type VcpuState = {
   id: number;
@@ -113,8 +131,12 @@ export type VmState = {
   debug: number[];
   /** vm->suspend: 0 or the VM_SUSPEND_* reason. */
   suspend: number;
-  /** The file (open description) that created it when destroyOnClose is on, else -1. */
+  /** Created with VMMCTL_CREATE_DESTROY_ON_CLOSE: on its creating descriptor's priv->softcs list. */
+  destroyOnClose: boolean;
+  /** The vmmctl file (open description) whose last close destroys it (destroyOnClose), else -1. */
   ownerFile: number;
+  /** The creator's uid (sc->ucred): owner of /dev/vmm/NAME and charged in its chgvmmcnt count. */
+  uid: number;
   createdAt: number;
 };
 
@@ -127,6 +149,8 @@ export type FileState = {
   mode: "r" | "w" | "rw";
   /** Descriptor-table entries plus ioctls in flight on it. */
   refs: number;
+  /** The credentials it was opened with (used for its ioctls too). */
+  cred: Cred;
 };
 
 export type ProcState = { pid: number; fds: Record<string, number> };
@@ -171,7 +195,7 @@ export type OpState = {
 export type ResultState = { op: number; caller: string; name: string; errno: number; out: string; at: number; issuedAt: number };
 
 export type VmmState = {
-  version: 1;
+  version: 2;
   config: VmmConfigState;
   nextPid: number;
   nextFile: number;
@@ -197,21 +221,22 @@ export const DEFAULT_CONFIG: VmmConfigState = {
   maxcpus: 4,
   ioctlNs: 1000,
   durations: {},
-  destroyOnClose: false,
   devfsNames: ["null", "zero", "random"],
   compat4: true,
   compat12: true,
+  compat14: true,
   bhyveSnapshot: false,
-  privDriver: true,
   maxMemsegs: 4,
   faultFreezeVcpu: -1,
-  jailedWithoutVmm: false,
+  hostCpus: 4,
+  maxvmms: 16,
 };
 
 export function initialState(config: Partial<VmmConfigState> = {}): VmmState {
-  const c: VmmConfigState = { ...DEFAULT_CONFIG, ...config, durations: { ...(config.durations ?? {}) }, devfsNames: [...(config.devfsNames ?? DEFAULT_CONFIG.devfsNames)] };
+  const hostCpus = config.hostCpus ?? DEFAULT_CONFIG.hostCpus;
+  const c: VmmConfigState = { ...DEFAULT_CONFIG, maxvmms: 4 * hostCpus, ...config, durations: { ...(config.durations ?? {}) }, devfsNames: [...(config.devfsNames ?? DEFAULT_CONFIG.devfsNames)] };
   return {
-    version: 1,
+    version: 2,
     config: c,
     nextPid: 2,
     nextFile: 1,
@@ -260,6 +285,12 @@ export class VmmApiError extends Error {
 }
 
 const VM_SUSPEND_DESTROY = 5;
+/** sys/sys/domainset.h: DOMAINSET_POLICY_INVALID 0. */
+const DOMAINSET_POLICY_INVALID = 0;
+/** sys/sys/_domainset.h: DOMAINSET_MAXSIZE 256 (bits). */
+const DOMAINSET_MAXSIZE = 256n;
+/** sizeof(domainset_t) in the kernel: DOMAINSET_SETSIZE = MAXMEMDOM (8 on amd64) bits in longs = 8 bytes. */
+const SIZEOF_DOMAINSET_T = 8n;
 const VM_SUSPEND_LAST = 6;
 const PAGE_SIZE = 4096n;
 const CPU_MAXSIZE = 1024;
@@ -270,6 +301,7 @@ const C = {
   vm_activate_cpu: codec(S.vm_activate_cpu),
   vm_memseg: codec(S.vm_memseg),
   vm_memseg_12: codec(S.vm_memseg_12),
+  vm_memseg_14: codec(S.vm_memseg_14),
   vm_suspend: codec(S.vm_suspend),
   vm_cpu_topology: codec(S.vm_cpu_topology),
   vm_cpuset: codec(S.vm_cpuset),
@@ -343,23 +375,28 @@ export class VmmModel {
   }
 
   /** open(2) of "/dev/vmmctl" or "/dev/vmm/NAME": a descriptor, or an errno as { errno }. */
-  open(path: string, mode: OpenMode, pid = 1): { fd: number } | { errno: number } {
+  open(path: string, mode: OpenMode, pid = 1, cred: Cred = ROOT): { fd: number } | { errno: number } {
     const p = this.proc(pid);
     const rel = path.replace(/\/{2,}/g, "/").replace(/^\/dev\//, "");
     let vm = -1;
-    // vmmctl_open and vmmdev_open both start with vmm_priv_check.
-    if ((rel === "vmmctl" || rel.startsWith("vmm/")) && this.s.config.jailedWithoutVmm) return this.openFail(path, EPERM);
+    // devfs access check first (vn_open -> VOP_ACCESS; root bypasses): vmmdev_init makes vmmctl
+    // UID_ROOT 0600, vmmdev_create makes vmm/NAME owned by the creator's uid, 0600. Then
+    // vmmctl_open and vmmdev_open start with vmm_priv_check (EPERM in a jail without allow.vmm).
     if (rel === "vmmctl") {
       // vmm_handler (MOD_LOAD): when vmm_modinit fails, vmmdev_cleanup destroys the vmmctl node.
       if (!this.s.config.initialized) return this.openFail(path, ENOENT);
+      if (cred.uid !== 0) return this.openFail(path, EACCES);
+      if (vmmPrivCheck(cred)) return this.openFail(path, EPERM);
       if (!mode.includes("w")) return this.openFail(path, EPERM);
     } else {
       const v = Object.values(this.s.vms).find((x) => x.devname === rel);
       if (!v) return this.openFail(path, ENOENT);
+      if (cred.uid !== 0 && cred.uid !== v.uid) return this.openFail(path, EACCES);
+      if (vmmPrivCheck(cred)) return this.openFail(path, EPERM);
       if (v.draining) return this.openFail(path, ENXIO);
       vm = v.id;
     }
-    const file: FileState = { id: this.s.nextFile++, path: rel, vm, mode, refs: 1 };
+    const file: FileState = { id: this.s.nextFile++, path: rel, vm, mode, refs: 1, cred: { uid: cred.uid, ...(cred.jail ? { jail: { allowVmm: cred.jail.allowVmm } } : {}) } };
     this.s.files[key(file.id)] = file;
     let fd = 3;
     while (p.fds[key(fd)] !== undefined) fd++;
@@ -391,10 +428,10 @@ export class VmmModel {
     if (f.refs > 0) return;
     delete this.s.files[key(id)];
     this.host.trace("file-closed", id, f.path);
-    if (this.s.config.destroyOnClose) {
-      for (const vm of Object.values(this.s.vms)) {
-        if (vm.ownerFile === id && vm.alive) this.startDestroy(vm, -1, -1, `close:${id}:${vm.id}`);
-      }
+    // vmmctl_dtor: destroy every VM on this descriptor's softcs list (one already being
+    // destroyed by someone else is left to that destroy).
+    for (const vm of Object.values(this.s.vms)) {
+      if (vm.destroyOnClose && vm.ownerFile === id && vm.alive) this.startDestroy(vm, -1, -1, `close:${id}:${vm.id}`);
     }
   }
 
@@ -501,7 +538,7 @@ export class VmmModel {
       return { status: "done", errno, out: errno === 0 && out ? data : new Uint8Array(0) };
     };
     if (dec.value.reserved.some((r) => r !== 0)) return finish(EINVAL);
-    if (isCreate) return finish(this.create(name, file));
+    if (isCreate) return finish(this.create(name, ((dec.value as Partial<VmmctlCreateArgs>).flags ?? 0) >>> 0, file));
     const vm = this.lookup(name);
     if (!vm || !vm.alive) return finish(EINVAL);
     const op = this.startDestroy(vm, file.id, pid, opts.caller, opts);
@@ -517,8 +554,14 @@ export class VmmModel {
   }
 
   /** vmmdev_create: the errno of creating VM `name` (0 on success). */
-  private create(name: string, file: FileState): number {
+  private create(name: string, flags: number, file: FileState): number {
+    if ((flags & ~VMMCTL_FLAGS_MASK) !== 0) return EINVAL;
     if (this.lookup(name)) return EEXIST;
+    // chgvmmcnt(cred->cr_ruidinfo, 1, vm_maxvmms): the creator's uid may hold maxvmms VMs (the
+    // count drops in vmmdev_destroy, so a dying VM still counts). No privilege bypasses it.
+    const uid = file.cred.uid;
+    if (Object.values(this.s.vms).filter((v) => v.uid === uid).length >= this.s.config.maxvmms) return ENOMEM;
+    const onClose = (flags & VMMCTL_CREATE_DESTROY_ON_CLOSE) !== 0;
     if (!this.s.config.initialized) return ENXIO;
     const dn = prepDevname(`vmm/${name}`, (n) => devfsNameTaken(this.s.devfs, n), this.s.config.specnamelen);
     if (!dn.ok) return dn.errno;
@@ -545,7 +588,9 @@ export class VmmModel {
       suspended: [],
       debug: [],
       suspend: 0,
-      ownerFile: this.s.config.destroyOnClose ? file.id : -1,
+      destroyOnClose: onClose,
+      ownerFile: onClose ? file.id : -1,
+      uid,
       createdAt: this.host.now(),
     };
     this.s.devfs = [...this.s.devfs, dn.name].sort();
@@ -600,9 +645,9 @@ export class VmmModel {
     };
     const vm = this.s.vms[key(file.vm)];
     if (!vm || vm.draining) return done(ENXIO); // vmmdev_lookup2 / destroyed cdev
-    const def = lookupIoctl(cmd, { compat12: this.s.config.compat12, bhyveSnapshot: this.s.config.bhyveSnapshot });
+    const def = lookupIoctl(cmd, { compat12: this.s.config.compat12, compat14: this.s.config.compat14, bhyveSnapshot: this.s.config.bhyveSnapshot });
     if (!def) return done(ENOTTY);
-    if ((def.flags & PRIV_CHECK_DRIVER) !== 0 && !this.s.config.privDriver) return done(EPERM);
+    if ((def.flags & PRIV_CHECK_DRIVER) !== 0 && !hasPrivDriver(file.cred)) return done(EPERM);
     const op = this.newOp({ kind: "ioctl", pid, file: file.id, vm: vm.id, cmd, name: def.name, flags: def.flags, data: toHex(data), out, step: "mem" }, opts);
     if ((def.flags & (LOCK_ONE_VCPU | ALLOC_VCPU | MAYBE_ALLOC_VCPU)) !== 0) {
       op.vcpuid = new DataView(data.buffer, data.byteOffset, data.byteLength).getInt32(0, true);
@@ -873,10 +918,20 @@ export class VmmModel {
         else vm.debug = vm.debug.filter((c) => c !== op.vcpuid);
         return 0;
       case "VM_ALLOC_MEMSEG":
+      case "VM_ALLOC_MEMSEG_14":
       case "VM_ALLOC_MEMSEG_12": {
-        const r = (op.name === "VM_ALLOC_MEMSEG" ? C.vm_memseg : C.vm_memseg_12).decode(data);
+        // vmmdev_ioctl: the compat commands go to alloc_memseg with their name length; the
+        // current one first checks the domain set: with ds_policy != DOMAINSET_POLICY_INVALID (0)
+        // and ds_mask != NULL, ds_mask_size outside [sizeof(domainset_t), DOMAINSET_MAXSIZE /
+        // NBBY] is ERANGE. (The mask's copyin and domainset_populate are not modelled, nor is
+        // adjust_segid's renumbering of pre-15 segment ids.)
+        const r = (op.name === "VM_ALLOC_MEMSEG" ? C.vm_memseg : op.name === "VM_ALLOC_MEMSEG_14" ? C.vm_memseg_14 : C.vm_memseg_12).decode(data);
         if (!r.ok) return EINVAL;
         const { segid, len, name } = r.value as { segid: number; len: bigint; name: Uint8Array };
+        if (op.name === "VM_ALLOC_MEMSEG") {
+          const m = r.value as unknown as { ds_mask: bigint; ds_mask_size: bigint; ds_policy: number };
+          if (m.ds_policy !== DOMAINSET_POLICY_INVALID && m.ds_mask !== 0n && (m.ds_mask_size < SIZEOF_DOMAINSET_T || m.ds_mask_size > DOMAINSET_MAXSIZE / 8n)) return ERANGE;
+        }
         if (segid < 0 || segid >= this.s.config.maxMemsegs) return EINVAL;
         if (len === 0n || len % PAGE_SIZE !== 0n) return EINVAL;
         const sysmem = name[0] === 0;
@@ -886,11 +941,14 @@ export class VmmModel {
         return 0;
       }
       case "VM_GET_MEMSEG":
+      case "VM_GET_MEMSEG_14":
       case "VM_GET_MEMSEG_12": {
         const segid = dv.getInt32(0, true);
         if (segid < 0 || segid >= this.s.config.maxMemsegs) return EINVAL;
         dv.setBigUint64(8, BigInt(vm.segs[key(segid)]?.len ?? "0"), true);
-        data.fill(0, 16);
+        // get_memseg: bzero(mseg->name, len) for system memory (the name only: the FreeBSD 15
+        // domain-set members after it are left as given)
+        data.fill(0, 16, 16 + (op.name === "VM_GET_MEMSEG_12" ? 64 : S.VM_MAX_SUFFIXLEN + 1));
         return 0;
       }
       case "VM_REINIT": {
@@ -953,15 +1011,21 @@ export function invariants(s: VmmState): string[] {
     if (!file) bad.push(`file ${f} is referenced but not open`);
     else if (file.refs !== n) bad.push(`file ${f} has refs ${file.refs}, ${n} references exist`);
   }
-  for (const f of Object.values(s.files)) if (!refs.has(f.id)) bad.push(`file ${f.id} is open without references`);
+  for (const f of Object.values(s.files)) {
+    if (!refs.has(f.id)) bad.push(`file ${f.id} is open without references`);
+    const c = f.cred as Cred | undefined;
+    if (!c || typeof c !== "object" || !Number.isSafeInteger(c.uid) || c.uid < 0 || (c.jail !== undefined && typeof c.jail?.allowVmm !== "boolean")) bad.push(`file ${f.id} has no valid credentials`);
+  }
   // Names.
   const names = new Set<string>();
   for (const vm of Object.values(s.vms)) {
+    if (!Number.isSafeInteger(vm.uid) || vm.uid < 0) bad.push(`VM ${vm.id} has no creator uid`);
     if (names.has(vm.name)) bad.push(`two VMs named ${JSON.stringify(vm.name)}`);
     names.add(vm.name);
     if (!s.devfs.includes(vm.devname)) bad.push(`VM ${vm.id} has no devfs node ${vm.devname}`);
     if (vm.alive && vm.draining) bad.push(`VM ${vm.id} drains while alive`);
-    if (s.config.destroyOnClose && vm.alive && vm.ownerFile >= 0 && !s.files[key(vm.ownerFile)]) bad.push(`VM ${vm.id} outlives its descriptor (file ${vm.ownerFile})`);
+    if (vm.destroyOnClose && vm.alive && !s.files[key(vm.ownerFile)]) bad.push(`VM ${vm.id} outlives its descriptor (file ${vm.ownerFile})`);
+    if (!vm.destroyOnClose && vm.ownerFile !== -1) bad.push(`VM ${vm.id} is tied to file ${vm.ownerFile} without VMMCTL_CREATE_DESTROY_ON_CLOSE`);
     // memsegs lock: never shared and exclusive at once; holders hold what the lock says.
     if (vm.memX !== -1 && vm.memS.length > 0) bad.push(`VM ${vm.id}: memsegs held exclusive by ${vm.memX} and shared by ${vm.memS.join(",")}`);
     if (vm.memX !== -1 && opOf(vm.memX)?.heldMem !== "X") bad.push(`VM ${vm.id}: memsegs X holder ${vm.memX} does not know it`);

@@ -1,8 +1,10 @@
 // Scenario steps for the vmm device (registered through sim/scenario/plugins.ts). One step type,
 // `vmm`, whose value names the action:
 //
-//   - vmm: open            path: /dev/vmmctl   mode: rw   as: ctl   [expect: EPERM]
-//   - vmm: create          fd: $ctl   name: guest   [reserved: [0, 1]]   [expect: EEXIST]
+//   - vmm: open            path: /dev/vmmctl   mode: rw   as: ctl   [uid: 1001] [jail: {allowVmm: false}]
+//                          [expect: EPERM]       (credentials: default root, not jailed)
+//   - vmm: create          fd: $ctl   name: guest   [flags: 1]   [reserved: [0, 1]]   [expect: EEXIST]
+//                          (flags: VMMCTL_CREATE_DESTROY_ON_CLOSE = 1; reserved: up to 15 words)
 //   - vmm: destroy         fd: $ctl   name: guest   [expect: EINVAL]   [wait: false, as: op]
 //   - vmm: ioctl           fd: $vm    cmd: VM_SET_REGISTER   vcpu: 0   args: {regnum: 3, regval: 7}
 //                          [bytes: "hex"] [duration: 1000] [caller: t1] [wait: false, as: op]
@@ -60,9 +62,26 @@ function checkIoctlAtLoad(a: { cmd: string | number; args?: Record<string, numbe
 }
 
 const Schema = z.discriminatedUnion("vmm", [
-  z.strictObject({ vmm: z.literal("open"), path: z.string(), mode: z.enum(["r", "w", "rw"]).default("rw"), as: varName.optional(), expect: errno.optional(), ...common }),
+  z.strictObject({
+    vmm: z.literal("open"),
+    path: z.string(),
+    mode: z.enum(["r", "w", "rw"]).default("rw"),
+    uid: z.number().int().min(0).max(0xffffffff).optional(),
+    jail: z.strictObject({ allowVmm: z.boolean() }).optional(),
+    as: varName.optional(),
+    expect: errno.optional(),
+    ...common,
+  }),
   z.strictObject({ vmm: z.literal("close"), fd: ref, expect: errno.optional(), ...common }),
-  z.strictObject({ vmm: z.literal("create"), fd: ref, name: z.string(), reserved: z.array(z.number().int()).max(16).optional(), expect: errno.optional(), ...common }),
+  z.strictObject({
+    vmm: z.literal("create"),
+    fd: ref,
+    name: z.string(),
+    flags: z.number().int().min(0).max(0xffffffff).optional(),
+    reserved: z.array(z.number().int()).max(15).optional(),
+    expect: errno.optional(),
+    ...common,
+  }),
   z.strictObject({ vmm: z.literal("destroy"), fd: ref, name: z.string(), reserved: z.array(z.number().int()).max(16).optional(), wait: z.boolean().default(true), as: varName.optional(), expect: errno.optional(), ...common }),
   z.strictObject({
     vmm: z.literal("ioctl"),
@@ -134,7 +153,7 @@ function execute(a: Args, ctx: StepContext): void {
   const pid = "pid" in a ? num(ctx, a.pid, 1) : 1;
   switch (a.vmm) {
     case "open": {
-      const r = d.open(a.path, a.mode, pid);
+      const r = d.open(a.path, a.mode, pid, { uid: a.uid ?? 0, ...(a.jail ? { jail: a.jail } : {}) });
       checkErrno("errno" in r ? r.errno : 0, a.expect);
       if ("fd" in r && a.as) ctx.vars.set(a.as, r.fd);
       return;
@@ -142,7 +161,7 @@ function execute(a: Args, ctx: StepContext): void {
     case "close":
       return checkErrno(d.close(num(ctx, a.fd, -1), pid), a.expect);
     case "create": {
-      const r = d.createVm(num(ctx, a.fd, -1), a.name, { pid, reserved: a.reserved });
+      const r = d.createVm(num(ctx, a.fd, -1), a.name, { pid, reserved: a.reserved, flags: a.flags });
       return checkErrno(r.status === "done" ? r.errno : -1, a.expect);
     }
     case "destroy": {

@@ -53,12 +53,23 @@ export const vm_stat_desc = struct("vm_stat_desc", [field("index", i32), field("
 export const VM_MAX_SUFFIXLEN = 15;
 
 /**
- * struct vm_memseg as of FreeBSD 14 (32 bytes; vmm_dev.c's COMPAT_FREEBSD14 assertion gives the
- * same size). FreeBSD 15 appended NUMA domain-set members (ds_mask, ds_mask_size, ds_policy:
- * referenced by vmm_dev.c) whose layout is not established here, so VM_ALLOC_MEMSEG and
- * VM_GET_MEMSEG carry the FreeBSD 14 length.
+ * struct vm_memseg since FreeBSD 15 (sys/amd64/include/vmm_dev.h): the FreeBSD 14 members, then the
+ * NUMA domain set `domainset_t *ds_mask; size_t ds_mask_size; int ds_policy;` (56 bytes on amd64).
  */
-export const vm_memseg = struct("vm_memseg", [field("segid", i32), field("len", size_t), field("name", array(char, VM_MAX_SUFFIXLEN + 1))]);
+export const vm_memseg = struct("vm_memseg", [
+  field("segid", i32),
+  field("len", size_t),
+  field("name", array(char, VM_MAX_SUFFIXLEN + 1)),
+  field("ds_mask", ptr),
+  field("ds_mask_size", size_t),
+  field("ds_policy", i32),
+]);
+
+/**
+ * struct vm_memseg_14 (vmm_dev.c, COMPAT_FREEBSD14): the FreeBSD 14 layout, statically asserted
+ * upstream at VM_MAX_SUFFIXLEN + 1 + 16 = 32 bytes; VM_ALLOC_MEMSEG_14 / VM_GET_MEMSEG_14.
+ */
+export const vm_memseg_14 = struct("vm_memseg_14", [field("segid", i32), field("len", size_t), field("name", array(char, VM_MAX_SUFFIXLEN + 1))]);
 
 /** The FreeBSD 12 layout (80 bytes, asserted upstream), used by VM_ALLOC_MEMSEG_12 / VM_GET_MEMSEG_12. */
 export const vm_memseg_12 = struct("vm_memseg_12", [field("segid", i32), field("len", size_t), field("name", array(char, 64))]);

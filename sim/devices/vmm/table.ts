@@ -109,7 +109,7 @@ export interface IoctlDef {
   /** Which upstream table holds the command. */
   readonly table: "generic" | "machdep";
   /** Kernel option the entry depends on, when any. */
-  readonly option?: "COMPAT_FREEBSD12" | "BHYVE_SNAPSHOT";
+  readonly option?: "COMPAT_FREEBSD12" | "COMPAT_FREEBSD14" | "BHYVE_SNAPSHOT";
   /** False when the argument size is a documented assumption, not an established layout. */
   readonly sizeKnown: boolean;
 }
@@ -138,11 +138,13 @@ export const GENERIC_IOCTLS: readonly IoctlDef[] = [
   def("VM_STATS", "IOWR", N.VM_STATS, S.vm_stats, LOCK_ONE_VCPU, "generic"),
   def("VM_STAT_DESC", "IOWR", N.VM_STAT_DESC, S.vm_stat_desc, 0, "generic"),
   def("VM_ALLOC_MEMSEG_12", "IOW", N.ALLOC_MEMSEG, S.vm_memseg_12, X_ALL, "generic", { option: "COMPAT_FREEBSD12" }),
+  def("VM_ALLOC_MEMSEG_14", "IOW", N.ALLOC_MEMSEG, S.vm_memseg_14, X_ALL, "generic", { option: "COMPAT_FREEBSD14" }),
   def("VM_ALLOC_MEMSEG", "IOW", N.ALLOC_MEMSEG, S.vm_memseg, X_ALL, "generic"),
   def("VM_MMAP_MEMSEG", "IOW", N.MMAP_MEMSEG, S.vm_memmap, X_ALL, "generic"),
   def("VM_MUNMAP_MEMSEG", "IOW", N.MUNMAP_MEMSEG, S.vm_munmap, X_ALL, "generic"),
   def("VM_REINIT", "IO", N.REINIT, undefined, X_ALL, "generic"),
   def("VM_GET_MEMSEG_12", "IOWR", N.GET_MEMSEG, S.vm_memseg_12, SLOCK_MEMSEGS, "generic", { option: "COMPAT_FREEBSD12" }),
+  def("VM_GET_MEMSEG_14", "IOWR", N.GET_MEMSEG, S.vm_memseg_14, SLOCK_MEMSEGS, "generic", { option: "COMPAT_FREEBSD14" }),
   def("VM_GET_MEMSEG", "IOWR", N.GET_MEMSEG, S.vm_memseg, SLOCK_MEMSEGS, "generic"),
   def("VM_MMAP_GETNEXT", "IOWR", N.MMAP_GETNEXT, S.vm_memmap, SLOCK_MEMSEGS, "generic"),
   def("VM_SUSPEND_CPU", "IOW", N.SUSPEND_CPU, S.vm_activate_cpu, MAYBE_ALLOC_VCPU, "generic"),
@@ -202,12 +204,15 @@ export const MACHDEP_IOCTLS: readonly IoctlDef[] = [
 export interface TableOptions {
   /** COMPAT_FREEBSD12 entries (VM_ALLOC_MEMSEG_12, VM_GET_MEMSEG_12); default true as in GENERIC. */
   compat12?: boolean;
+  /** COMPAT_FREEBSD14 entries (VM_ALLOC_MEMSEG_14, VM_GET_MEMSEG_14); default true as in GENERIC. */
+  compat14?: boolean;
   /** BHYVE_SNAPSHOT kernel option (VM_SNAPSHOT_REQ, VM_RESTORE_TIME); default false as in GENERIC. */
   bhyveSnapshot?: boolean;
 }
 
 function enabled(d: IoctlDef, o: TableOptions): boolean {
   if (d.option === "COMPAT_FREEBSD12") return o.compat12 ?? true;
+  if (d.option === "COMPAT_FREEBSD14") return o.compat14 ?? true;
   if (d.option === "BHYVE_SNAPSHOT") return o.bhyveSnapshot ?? false;
   return true;
 }

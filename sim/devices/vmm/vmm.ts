@@ -15,7 +15,7 @@
 import type { Bench } from "../../machine/bench.ts";
 import type { Device, DeviceKind } from "../../machine/device.ts";
 import {
-  DEFAULT_CONFIG, initialState, invariants, VmmModel, type Host, type IoctlOptions, type IoctlOutcome, type OpenMode, type ResultState, type VmmConfigState,
+  DEFAULT_CONFIG, initialState, type Cred, invariants, VmmModel, type Host, type IoctlOptions, type IoctlOutcome, type OpenMode, type ResultState, type VmmConfigState,
   type VmmState,
 } from "./model.ts";
 import { vmmctlArgBytes } from "./ctl.ts";
@@ -52,8 +52,9 @@ export class VmmDevice implements Device<any> {
     this.model.state = s;
   }
 
-  open(path: string, mode: OpenMode, pid = 1): { fd: number } | { errno: number } {
-    return this.model.open(path, mode, pid);
+  /** open(2) with the opener's credentials (default root, not jailed). */
+  open(path: string, mode: OpenMode, pid = 1, cred?: Cred): { fd: number } | { errno: number } {
+    return this.model.open(path, mode, pid, cred);
   }
 
   close(fd: number, pid = 1): number {
@@ -94,15 +95,15 @@ export class VmmDevice implements Device<any> {
   }
 
   /** VMMCTL_VM_CREATE through the vmmctl descriptor `fd`. */
-  createVm(fd: number, name: string | Uint8Array, opts: IoctlOptions & { reserved?: number[] } = {}): IoctlOutcome {
+  createVm(fd: number, name: string | Uint8Array, opts: IoctlOptions & { reserved?: number[]; flags?: number } = {}): IoctlOutcome {
     const ctl = this.model.ctl;
-    return this.model.ioctl(fd, ctl.VMMCTL_VM_CREATE, vmmctlArgBytes(name, { maxNameLen: ctl.maxNameLen, reserved: opts.reserved }), opts);
+    return this.model.ioctl(fd, ctl.VMMCTL_VM_CREATE, vmmctlArgBytes(name, { maxNameLen: ctl.maxNameLen, reserved: opts.reserved, flags: opts.flags }), opts);
   }
 
   /** VMMCTL_VM_DESTROY through the vmmctl descriptor `fd` (pending while the VM drains). */
   destroyVm(fd: number, name: string | Uint8Array, opts: IoctlOptions & { reserved?: number[] } = {}): IoctlOutcome {
     const ctl = this.model.ctl;
-    return this.model.ioctl(fd, ctl.VMMCTL_VM_DESTROY, vmmctlArgBytes(name, { maxNameLen: ctl.maxNameLen, reserved: opts.reserved }), opts);
+    return this.model.ioctl(fd, ctl.VMMCTL_VM_DESTROY, vmmctlArgBytes(name, { maxNameLen: ctl.maxNameLen, reserved: opts.reserved, kind: "destroy" }), opts);
   }
 
   /** Every invariant violation of the current state (empty when it holds). */
@@ -128,6 +129,8 @@ function checkConfig(cfg: VmmConfig): VmmConfig {
   intIn("ioctlNs", 0, Number.MAX_SAFE_INTEGER);
   intIn("maxMemsegs", 1, 1024);
   intIn("faultFreezeVcpu", -1, 0xfffe);
+  intIn("hostCpus", 1, 0xffff);
+  if (c.maxvmms !== undefined) intIn("maxvmms", 0, 0x7fffffff);
   for (const [k, v] of Object.entries(c.durations)) {
     if (!Number.isSafeInteger(v) || v < 0) throw new Error(`vmm: duration of ${k} must be a whole number of ns, got ${String(v)}`);
   }
@@ -144,15 +147,15 @@ export const VmmConfigSchema = z.strictObject({
   maxcpus: int(1, 0xfffe),
   ioctlNs: int(0, Number.MAX_SAFE_INTEGER),
   durations: z.record(z.string(), int(0, Number.MAX_SAFE_INTEGER)),
-  destroyOnClose: z.boolean(),
   devfsNames: z.array(z.string()),
   compat4: z.boolean(),
   compat12: z.boolean(),
+  compat14: z.boolean(),
   bhyveSnapshot: z.boolean(),
-  privDriver: z.boolean(),
   maxMemsegs: int(1, 1024),
   faultFreezeVcpu: int(-1, 0xfffe),
-  jailedWithoutVmm: z.boolean(),
+  hostCpus: int(1, 0xffff),
+  maxvmms: int(0, 0x7fffffff),
 });
 
 /** Ids below the counters that hand them out; an in-flight op has no result yet. */
@@ -172,11 +175,33 @@ function idsInRange(o: VmmState): string | undefined {
   return undefined;
 }
 
+/**
+ * Version 1 -> 2: the global `config.destroyOnClose` option became a per-VM flag (vmmdev_create's
+ * VMMCTL_CREATE_DESTROY_ON_CLOSE). Under v1, a VM had `ownerFile >= 0` exactly when the option
+ * was on at its creation, so those VMs were created with the flag; the rest without.
+ */
+export function upgradeV1(old: any): any {
+  if (!old || typeof old !== "object" || old.version !== 1) return old;
+  const { destroyOnClose: _gone, privDriver, jailedWithoutVmm, ...config } = (old.config ?? {}) as Record<string, unknown>;
+  // v1 had one caller identity for everything: root (uid 0); privDriver false meant a jailed root
+  // (no PRIV_DRIVER), jailedWithoutVmm a jail without allow.vmm. Limits: the defaults.
+  const cred = { uid: 0, ...(privDriver === false || jailedWithoutVmm === true ? { jail: { allowVmm: jailedWithoutVmm !== true } } : {}) };
+  const hostCpus = DEFAULT_CONFIG.hostCpus;
+  const vms: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries((old.vms ?? {}) as Record<string, any>)) {
+    const tied = v && typeof v === "object" && Number.isSafeInteger(v.ownerFile) && v.ownerFile >= 0;
+    vms[k] = v && typeof v === "object" ? { ...v, destroyOnClose: tied, uid: 0 } : v;
+  }
+  const files: Record<string, unknown> = {};
+  for (const [k, f] of Object.entries((old.files ?? {}) as Record<string, any>)) files[k] = f && typeof f === "object" ? { ...f, cred } : f;
+  return { ...old, version: 2, config: { ...config, compat14: DEFAULT_CONFIG.compat14, hostCpus, maxvmms: 4 * hostCpus }, vms, files };
+}
+
 /** Validates a state (shape, then the model's invariants). */
 export function validateVmmState(s: unknown): string | undefined {
   const o = s as Partial<VmmState> | null;
   if (!o || typeof o !== "object") return "not an object";
-  if (o.version !== 1) return `unknown vmm state layout ${String(o.version)}`;
+  if (o.version !== 2) return `unknown vmm state layout ${String(o.version)}`;
   for (const k of ["procs", "files", "vms", "ops", "results", "busy", "config", "stats"] as const) {
     if (!o[k] || typeof o[k] !== "object") return `${k} is not an object`;
   }
@@ -201,7 +226,8 @@ export function validateVmmState(s: unknown): string | undefined {
 
 export const VmmKind: DeviceKind<any, VmmConfig> = {
   type: "vmm",
-  stateVersion: 1,
+  stateVersion: 2,
+  upgrades: { 1: upgradeV1 },
   validate: validateVmmState,
   check(s: VmmState, ctx) {
     // The configuration carried in the state must be the one this bench's device runs with.
