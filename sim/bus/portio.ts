@@ -54,7 +54,8 @@ function checkPort(port: number): number {
 export class PortBus {
   private readonly regions: (PortRegion | undefined)[] = [];
   private readonly slot = new Int32Array(0x10000).fill(-1);
-  private fallback: { owner: string; handler: PortHandler } | undefined;
+  /** setDefault's handler: takes every access whose first port is unclaimed, like a claim would. */
+  private fallback: Pick<PortRegion, "owner" | "handler"> | undefined;
 
   constructor(private readonly clock: Clock) {}
 
@@ -129,8 +130,8 @@ export class PortBus {
     checkIoSize(size);
     const r = this.slot[port]!;
     const now = this.clock.now;
-    if (r < 0 && this.fallback) return this.defaultIn(port, size);
-    if (r < 0) {
+    const reg = r >= 0 ? this.regions[r]! : this.fallback;
+    if (!reg) {
       const spill = this.spillOwner(port, size);
       if (spill === undefined) {
         this.clock.trace.record(now, "io", "in", port, size, ONES[size], null);
@@ -149,7 +150,6 @@ export class PortBus {
       this.clock.trace.record(now, "io", "in", port, size, v, spill);
       return v;
     }
-    const reg = this.regions[r]!;
     let v: number;
     try {
       v = reg.handler.read(port, size);
@@ -170,8 +170,8 @@ export class PortBus {
     }
     const r = this.slot[port]!;
     const now = this.clock.now;
-    if (r < 0 && this.fallback) return this.defaultOut(port, size, value);
-    if (r < 0) {
+    const reg = r >= 0 ? this.regions[r]! : this.fallback;
+    if (!reg) {
       const spill = this.spillOwner(port, size);
       if (spill !== undefined) {
         try {
@@ -186,7 +186,6 @@ export class PortBus {
       this.clock.trace.record(now, "io", "out", port, size, value, spill ?? null);
       return;
     }
-    const reg = this.regions[r]!;
     try {
       reg.handler.write(port, size, value);
     } catch (e) {
@@ -196,30 +195,4 @@ export class PortBus {
     this.clock.trace.record(now, "io", "out", port, size, value, reg.owner);
   }
 
-  private defaultIn(port: number, size: IoSize): number {
-    const { owner, handler } = this.fallback!;
-    const now = this.clock.now;
-    let v: number;
-    try {
-      v = handler.read(port, size);
-    } catch (e) {
-      if (e instanceof IoFault) this.clock.trace.record(now, "io-fault", "in", port, size, e.errno, owner);
-      throw e;
-    }
-    v = size === 4 ? v >>> 0 : v & ONES[size];
-    this.clock.trace.record(now, "io", "in", port, size, v, owner);
-    return v;
-  }
-
-  private defaultOut(port: number, size: IoSize, value: number): void {
-    const { owner, handler } = this.fallback!;
-    const now = this.clock.now;
-    try {
-      handler.write(port, size, value);
-    } catch (e) {
-      if (e instanceof IoFault) this.clock.trace.record(now, "io-fault", "out", port, size, e.errno, owner);
-      throw e;
-    }
-    this.clock.trace.record(now, "io", "out", port, size, value, owner);
-  }
 }

@@ -1,6 +1,6 @@
 // The trace: every dispatched event and every device access appends one record. Records are
 // hashed as they come, in a SHA-256 chain over blocks of their canonical *binary* encoding (see
-// `encodeRecord`): byte arrays go in as they are, not as hex text, so a 7.4 KB message payload
+// `Sink.record`): byte arrays go in as they are, not as hex text, so a 7.4 KB message payload
 // costs 7.4 KB of hashing and a memcpy. The whole trace position (record count, chain value,
 // unhashed tail) is plain data that a snapshot can carry: restore-then-continue yields the same
 // hash as an uninterrupted run. The readable text of a record (`canonical`) is built only when a
@@ -165,13 +165,6 @@ class Sink {
   }
 }
 
-/** The canonical binary encoding of one record (what the hash chain is over). */
-export function encodeRecord(at: number, type: string, fields: readonly Plain[]): Uint8Array {
-  const s = new Sink();
-  s.record(at, type, fields);
-  return s.buf.slice(0, s.n);
-}
-
 /** Skips one encoded value at `i`; returns the offset after it, or -1 when the bytes are not one. */
 function skipValue(b: Uint8Array, dv: DataView, i: number, depth: number): number {
   if (i >= b.length || depth > 256) return -1;
@@ -260,13 +253,6 @@ export function checkTraceState(s: unknown): string | undefined {
 
 export type TraceListener = (record: TraceRecord, line: string) => void;
 
-/** An in-memory trace position for checkpoints (not plain data: the tail is a private copy). */
-export interface TraceMark {
-  readonly count: number;
-  readonly chain: string;
-  readonly tail: Uint8Array;
-}
-
 export class Trace {
   private count_ = 0;
   private chain = ZERO_CHAIN;
@@ -342,17 +328,6 @@ export class Trace {
     } else tail = Buffer.from(st.tail, "hex");
     this.restoreTail(st.count, st.chain, tail);
     if (this.sink.n >= BLOCK_BYTES) this.fold();
-  }
-
-  /** The current position, for an in-memory checkpoint (cost: a copy of the unfolded tail). */
-  mark(): TraceMark {
-    const s = this.sink;
-    return { count: this.count_, chain: this.chain, tail: s.buf.slice(0, s.n) };
-  }
-
-  /** Goes back to a position taken by mark() (of this trace or one with the same records). */
-  rewind(m: TraceMark): void {
-    this.restoreTail(m.count, m.chain, m.tail);
   }
 
   private restoreTail(count: number, chain: string, tail: Uint8Array): void {
