@@ -1,7 +1,7 @@
 // A conformance check written as a qtest command script: the target's replies (and the IRQ lines
 // it reports) must equal the model's, line for line. Against the model itself that comparison
 // proves nothing, so there the script is held to golden replies taken from upstream facts.
-import type { Capability, Check, CheckContext, Outcome } from "./types.ts";
+import type { Capability, Check, CheckContext, Outcome, QtestMachine } from "./types.ts";
 
 export interface ScriptStep {
   /** The qtest command line. */
@@ -16,7 +16,7 @@ export interface ScriptCheckSpec {
   readonly id: string;
   readonly suite: string;
   readonly title: string;
-  readonly machine: "q35" | "bhyve";
+  readonly machine: QtestMachine;
   readonly needs?: readonly Capability[];
   readonly steps: readonly ScriptStep[] | ((seed: number) => readonly ScriptStep[]);
 }
@@ -26,7 +26,7 @@ interface Transcript {
   irqs: string[][];
 }
 
-async function play(ctx: CheckContext, which: "target" | "model", machine: "q35" | "bhyve", steps: readonly ScriptStep[]): Promise<Transcript> {
+async function play(ctx: CheckContext, which: "target" | "model", machine: QtestMachine, steps: readonly ScriptStep[]): Promise<Transcript> {
   const t = which === "target" ? ctx.target : ctx.model;
   if (!t.openQtest) throw new Error(`${t.name} has no qtest session`);
   const s = await t.openQtest(machine);

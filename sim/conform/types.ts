@@ -12,9 +12,13 @@ export type Capability =
   | "fwcfg" // fw_cfg with the vmgenid files
   | "machine:q35"
   | "machine:bhyve"
+  | "machine:acpi"
   | "kvp-daemon" // a KVP daemon behind the device bridge (or its model)
   | "vss-daemon" // a VSS daemon behind the device bridge (or its model)
   | "model"; // in-process access to the reference model itself
+
+/** The machines a qtest target can implement (hvsim's machine names in sim/machine/machines.ts). */
+export type QtestMachine = "q35" | "bhyve" | "acpi";
 
 /** A qtest-speaking session on one fresh machine. */
 export interface QtestSession {
@@ -33,7 +37,7 @@ export interface Target {
   /** True when usable here, else the reason it is not (missing program, no user namespaces...). */
   available(): Promise<true | string>;
   /** A fresh qtest session on `machine` (capability "clock"/"portio"/...). */
-  openQtest?(machine: "q35" | "bhyve"): Promise<QtestSession>;
+  openQtest?(machine: QtestMachine): Promise<QtestSession>;
   /**
    * A Hyper-V session (capability "kvp-daemon"/"vss-daemon"): hvsim's host and hv_utils kernel
    * with this target's daemon behind the character device (sim/conform/hyperv-session.ts).

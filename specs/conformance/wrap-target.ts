@@ -2,7 +2,7 @@
 // answer a check receives, for per-seed pins) and a lying target (alters one field of one answer,
 // to show each check kind can fail and names the difference).
 import type { HvAnswer, HypervSession } from "../../sim/conform/hyperv-session.ts";
-import type { QtestSession, Target } from "../../sim/conform/types.ts";
+import type { QtestMachine, QtestSession, Target } from "../../sim/conform/types.ts";
 
 export interface Tap {
   /** Called with each qtest reply; returns the reply to pass on. */
@@ -52,7 +52,7 @@ export function tapTarget(inner: Target, makeTap: () => Tap, name = `tapped:${in
     description: `${inner.description} (tapped)`,
     capabilities: inner.capabilities,
     available: () => inner.available(),
-    ...(inner.openQtest ? { openQtest: async (m: "q35" | "bhyve") => tapQtest(await inner.openQtest!(m), makeTap()) } : {}),
+    ...(inner.openQtest ? { openQtest: async (m: QtestMachine) => tapQtest(await inner.openQtest!(m), makeTap()) } : {}),
     ...(inner.openHyperv ? { openHyperv: async (svc: "kvp" | "vss", o: Parameters<NonNullable<Target["openHyperv"]>>[1]) => tapHyperv(await inner.openHyperv!(svc, o), makeTap()) } : {}),
   };
 }
