@@ -3,7 +3,7 @@
 import { readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { Check, Outcome, Target } from "./types.ts";
+import type { Check, Outcome, Target, TargetOptions } from "./types.ts";
 import { modelTarget } from "./model-target.ts";
 
 export interface CheckResult {
@@ -28,7 +28,7 @@ export interface ConformReport {
   readonly targets: TargetReport[];
 }
 
-export type TargetFactory = (spec: string, seed: number) => Target | undefined;
+export type TargetFactory = (spec: string, seed: number, opts: TargetOptions) => Target | undefined;
 
 const factories: TargetFactory[] = [(spec, seed) => (spec === "model" ? modelTarget(seed) : undefined)];
 
@@ -37,9 +37,9 @@ export function registerTargetFactory(f: TargetFactory): void {
   factories.push(f);
 }
 
-export function makeTarget(spec: string, seed: number): Target | undefined {
+export function makeTarget(spec: string, seed: number, opts: TargetOptions = {}): Target | undefined {
   for (const f of factories) {
-    const t = f(spec, seed);
+    const t = f(spec, seed, opts);
     if (t) return t;
   }
   return undefined;

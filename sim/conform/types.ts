@@ -15,6 +15,7 @@ export type Capability =
   | "machine:acpi"
   | "kvp-daemon" // a KVP daemon behind the device bridge (or its model)
   | "vss-daemon" // a VSS daemon behind the device bridge (or its model)
+  | "vmm" // a bhyve vmm control device (/dev/vmmctl and per-VM nodes; only the model here)
   | "model"; // in-process access to the reference model itself
 
 /** The machines a qtest target can implement (hvsim's machine names in sim/machine/machines.ts). */
@@ -27,6 +28,12 @@ export interface QtestSession {
   /** Asynchronous `IRQ raise N` / `IRQ lower N` lines received since the last call. */
   takeIrqLines(): string[];
   close(): Promise<void>;
+}
+
+/** What the user declares about a target beyond its name (command line, or a target config file). */
+export interface TargetOptions {
+  /** The machine a qtest program implements (q35 unless declared). */
+  readonly machine?: QtestMachine;
 }
 
 export interface Target {

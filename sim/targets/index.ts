@@ -11,7 +11,7 @@ let registered = false;
 export function registerRealTargets(): void {
   if (registered) return;
   registered = true;
-  registerTargetFactory((spec) => (spec.startsWith("qtest:") ? qtestTarget(spec.slice("qtest:".length)) : undefined));
+  registerTargetFactory((spec, _seed, opts) => (spec.startsWith("qtest:") ? qtestTarget(spec.slice("qtest:".length), opts.machine ? { machine: opts.machine } : {}) : undefined));
   registerDefaultCandidate(async () => ("path" in findQtestQemu() ? `qtest:${QEMU_SHORTHAND}` : undefined));
 }
 

@@ -4,10 +4,12 @@ import type { Command } from "commander";
 import { loadChecks, makeTarget, runConformance, counts } from "../../conform/runner.ts";
 import { junitXml, summaryText } from "../../conform/report.ts";
 import { defaultTargetNames } from "../../conform/targets.ts";
-import type { Target } from "../../conform/types.ts";
+import type { QtestMachine, Target } from "../../conform/types.ts";
 import { UsageError } from "../errors.ts";
 import { checkOutputFile, oneStdout, writeOutputs } from "../output.ts";
 import "../../targets/index.ts";
+
+const QTEST_MACHINES = ["q35", "bhyve", "acpi"] as const satisfies readonly QtestMachine[];
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -16,6 +18,7 @@ export function register(program: Command): void {
     .command("conform")
     .description("Run conformance suites on the embedded model and on real targets (QEMU over qtest, the Linux Hyper-V daemons).")
     .option("-t, --target <target>", "target to check (repeatable): model, qtest:<command>, hv-daemon:kvp, hv-daemon:vss", collect, [])
+    .option("-m, --machine <machine>", "the machine a qtest:<command> target implements: q35, bhyve or acpi", "q35")
     .option("-s, --suite <suite>", "only this suite (repeatable), e.g. pmtimer, vmgenid, kvp, vss, vmm", collect, [])
     .option("--json <file>", "write the JSON report here ('-': standard output)", join("reports", "conform.json"))
     .option("--junit <file>", "write a JUnit XML report here ('-': standard output)", join("reports", "conform.junit.xml"))
@@ -28,6 +31,7 @@ Targets:
   model            hvsim's reference models, in process (always available)
   qtest:<command>  a process speaking QEMU's qtest protocol on stdio, e.g. a QEMU built
                    with the qtest accelerator (scripts/build-qemu-qtest.sh builds one)
+                   implementing the --machine given (q35 unless told)
   qtest:qemu       that QEMU as found here, q35 with -device vmgenid (the default candidate)
   hv-daemon:kvp    Debian's hv_kvp_daemon behind hvsim's device bridge
   hv-daemon:vss    Debian's hv_vss_daemon behind hvsim's device bridge (sandboxed)
@@ -40,11 +44,14 @@ reports/ folder. Exit status: 0 all passed, 1 any failure, 2 usage error.
 
 Examples:
   $ npx hvsim conform
-  $ npx hvsim conform --suite pmtimer --target model --json reports/pm.json`,
+  $ npx hvsim conform --suite pmtimer --target model --json reports/pm.json
+  $ npx hvsim conform --target 'qtest:npx hvsim qtest --machine bhyve' --machine bhyve --suite pmtimer`,
     )
-    .action(async (opts: { target: string[]; suite: string[]; json: string; junit: string; seed: string; list?: boolean }) => {
+    .action(async (opts: { target: string[]; machine: string; suite: string[]; json: string; junit: string; seed: string; list?: boolean }) => {
       const seed = Number(opts.seed);
       if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed must be an integer, got ${opts.seed}`);
+      if (!(QTEST_MACHINES as readonly string[]).includes(opts.machine)) throw new UsageError(`--machine must be one of ${QTEST_MACHINES.join(", ")}, got '${opts.machine}'`);
+      const machine = opts.machine as QtestMachine;
       const outs = opts.list
         ? undefined
         : {
@@ -54,7 +61,7 @@ Examples:
       if (outs) oneStdout([outs.json, outs.junit]);
       const names = opts.target.length ? opts.target : await defaultTargetNames();
       const targets: Target[] = names.map((n) => {
-        const t = makeTarget(n, seed);
+        const t = makeTarget(n, seed, { machine });
         if (!t) throw new UsageError(`unknown target '${n}' (model, qtest:<command>, hv-daemon:kvp, hv-daemon:vss)`);
         return t;
       });

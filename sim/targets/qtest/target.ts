@@ -1,11 +1,12 @@
 // The `qtest:<command>` conformance target: a process speaking QEMU's qtest protocol on its
 // stdin/stdout, started afresh for every session. `<command>` is split like a shell would (quotes
 // and backslashes; no expansion). `qtest:qemu` means the qtest-enabled QEMU that findQtestQemu()
-// finds (scripts/build-qemu-qtest.sh) with Q35_QTEST_ARGS and `-device vmgenid`. Only the q35 machine exists there: a
-// QEMU has no bhyve machine, so checks for it are skipped.
+// finds (scripts/build-qemu-qtest.sh) with Q35_QTEST_ARGS and `-device vmgenid`: a QEMU has only the
+// q35 machine. Any other program declares the machine it implements (`machine`, q35 by default);
+// the checks for that machine run against it and the others do not apply.
 import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import type { Capability, QtestSession, Target } from "../../conform/types.ts";
+import type { Capability, QtestMachine, QtestSession, Target } from "../../conform/types.ts";
 import { findQtestQemu, Q35_QTEST_ARGS, QtestClient } from "./client.ts";
 
 export const QEMU_SHORTHAND = "qemu";
@@ -97,24 +98,30 @@ export function resolveQtestCommand(command: string): { argv: string[] } | { rea
 }
 
 export interface QtestTargetOptions {
+  /** The machine the program implements (default q35). */
+  machine?: QtestMachine;
   /** Per-command timeout in ms (default 30000: a loaded machine starting QEMU). */
   timeoutMs?: number;
 }
 
 export function qtestTarget(command: string, options: QtestTargetOptions = {}): Target {
-  const caps: Capability[] = ["clock", "portio", "memory", "irq", "fwcfg", "machine:q35"];
+  const machine = options.machine ?? "q35";
+  const isQemu = command.trim() === QEMU_SHORTHAND;
+  // fw_cfg (and the vmgenid files behind it) exist on the q35 machine only.
+  const caps: Capability[] = ["clock", "portio", "memory", "irq", ...(machine === "q35" ? (["fwcfg"] as const) : []), `machine:${machine}`];
   let resolved: { argv: string[] } | { reason: string } | undefined;
-  const resolve = () => (resolved ??= resolveQtestCommand(command));
+  const resolve = () =>
+    (resolved ??= isQemu && machine !== "q35" ? { reason: `qtest:${QEMU_SHORTHAND} is QEMU's q35 machine; it cannot be declared as ${machine}` } : resolveQtestCommand(command));
   return {
     name: `qtest:${command}`,
-    description: command.trim() === QEMU_SHORTHAND ? "the qtest-enabled QEMU found here (q35, qtest accelerator), one process per session" : `qtest process \`${command}\` (q35), one per session`,
+    description: isQemu ? "the qtest-enabled QEMU found here (q35, qtest accelerator), one process per session" : `qtest process \`${command}\` (${machine}), one per session`,
     capabilities: new Set(caps),
     async available() {
       const r = resolve();
       return "argv" in r ? true : r.reason;
     },
-    async openQtest(machine): Promise<QtestSession> {
-      if (machine !== "q35") throw new Error(`qtest:${command} offers only the q35 machine, not ${machine}`);
+    async openQtest(m): Promise<QtestSession> {
+      if (m !== machine) throw new Error(`qtest:${command} implements the ${machine} machine, not ${m}`);
       const r = resolve();
       if (!("argv" in r)) throw new Error(r.reason);
       const client = QtestClient.spawn(r.argv[0]!, r.argv.slice(1), { timeoutMs: options.timeoutMs ?? 30_000, closeGraceMs: 500 });
