@@ -6,6 +6,7 @@ import { defaultKinds } from "../devices/index.ts";
 import { QtestServer } from "../qtest/server.ts";
 import type { Capability, QtestSession, Target } from "./types.ts";
 import { ModelHypervSession } from "./hyperv-session.ts";
+import { openModelControl } from "./model-control.ts";
 
 /** A qtest session served in process from `bench` (replies exactly as hvsim's qtest server sends them). */
 export function benchQtestSession(bench: Bench): QtestSession {
@@ -37,7 +38,7 @@ export function openModelQtest(machine: string, seed = 0): QtestSession & { read
 }
 
 export function modelTarget(seed = 0): Target {
-  const caps: Capability[] = ["model", "clock", "portio", "memory", "irq", "fwcfg", "machine:q35", "machine:bhyve", "machine:acpi", "kvp-daemon", "vss-daemon", "vmm"];
+  const caps: Capability[] = ["model", "clock", "portio", "memory", "irq", "fwcfg", "machine:q35", "machine:bhyve", "machine:acpi", "kvp-daemon", "vss-daemon", "vmm", "vmgenid-control"];
   return {
     name: "model",
     description: "hvsim's embedded reference models (in process)",
@@ -50,6 +51,9 @@ export function modelTarget(seed = 0): Target {
     },
     async openHyperv(service, opts) {
       return new ModelHypervSession(service, opts, seed);
+    },
+    async openMachineControl(machine, opts) {
+      return openModelControl(machine, opts, seed);
     },
   };
 }

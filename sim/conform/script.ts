@@ -1,11 +1,22 @@
 // A conformance check written as a qtest command script: the target's replies (and the IRQ lines
 // it reports) must equal the model's, line for line. Against the model itself that comparison
 // proves nothing, so there the script is held to golden replies taken from upstream facts.
-import type { Capability, Check, CheckContext, Outcome, QtestMachine } from "./types.ts";
+// A script with `control` runs on a machine under host-side control (capability
+// "vmgenid-control"), and a step may be an action on it (`run`: firmware's fw_cfg steps, a save
+// and restore) instead of one command line.
+import type { MachineControl, MachineControlOptions } from "./machine-control.ts";
+import type { Capability, Check, CheckContext, Outcome, QtestMachine, QtestSession } from "./types.ts";
 
 export interface ScriptStep {
-  /** The qtest command line. */
+  /** The qtest command line (with `run`: what the action does, for messages). */
   readonly cmd: string;
+  /**
+   * Runs this step instead of sending `cmd`; resolves with what stands for its reply. Given a
+   * MachineControl when the script has `control`, else the plain qtest session.
+   */
+  readonly run?: (s: QtestSession | MachineControl) => Promise<string>;
+  /** What is compared instead of the reply itself (for replies random by design, e.g. a guid=auto GUID). */
+  readonly shape?: (reply: string) => string;
   /** Upstream golden reply (source named where the check is declared), if any. */
   readonly golden?: string;
   /** IRQ lines expected right before this reply (upstream facts), if any. */
@@ -18,6 +29,8 @@ export interface ScriptCheckSpec {
   readonly title: string;
   readonly machine: QtestMachine;
   readonly needs?: readonly Capability[];
+  /** Open the machine with openMachineControl (capability "vmgenid-control") and these options. */
+  readonly control?: MachineControlOptions;
   readonly steps: readonly ScriptStep[] | ((seed: number) => readonly ScriptStep[]);
 }
 
@@ -26,14 +39,22 @@ interface Transcript {
   irqs: string[][];
 }
 
-async function play(ctx: CheckContext, which: "target" | "model", machine: QtestMachine, steps: readonly ScriptStep[]): Promise<Transcript> {
-  const t = which === "target" ? ctx.target : ctx.model;
+async function open(t: CheckContext["target"], machine: QtestMachine, control: MachineControlOptions | undefined): Promise<QtestSession | MachineControl> {
+  if (control) {
+    if (!t.openMachineControl) throw new Error(`${t.name} has no machine control`);
+    return t.openMachineControl(machine, control);
+  }
   if (!t.openQtest) throw new Error(`${t.name} has no qtest session`);
-  const s = await t.openQtest(machine);
+  return t.openQtest(machine);
+}
+
+async function play(ctx: CheckContext, which: "target" | "model", spec: ScriptCheckSpec, steps: readonly ScriptStep[]): Promise<Transcript> {
+  const s = await open(which === "target" ? ctx.target : ctx.model, spec.machine, spec.control);
   const out: Transcript = { replies: [], irqs: [] };
   try {
     for (const st of steps) {
-      out.replies.push(await s.command(st.cmd));
+      const reply = st.run ? await st.run(s) : await s.command(st.cmd);
+      out.replies.push(st.shape ? st.shape(reply) : reply);
       out.irqs.push(s.takeIrqLines());
     }
   } finally {
@@ -43,7 +64,7 @@ async function play(ctx: CheckContext, which: "target" | "model", machine: Qtest
 }
 
 export function scriptCheck(spec: ScriptCheckSpec): Check {
-  const needs: Capability[] = [...(spec.needs ?? ["clock", "portio"]), `machine:${spec.machine}`];
+  const needs: Capability[] = [...(spec.needs ?? ["clock", "portio"]), `machine:${spec.machine}`, ...(spec.control ? (["vmgenid-control"] as const) : [])];
   return {
     id: spec.id,
     suite: spec.suite,
@@ -51,7 +72,7 @@ export function scriptCheck(spec: ScriptCheckSpec): Check {
     needs,
     async run(ctx): Promise<Outcome> {
       const steps = typeof spec.steps === "function" ? spec.steps(ctx.seed) : spec.steps;
-      const got = await play(ctx, "target", spec.machine, steps);
+      const got = await play(ctx, "target", spec, steps);
       const problems: string[] = [];
       steps.forEach((st, i) => {
         if (st.golden !== undefined && got.replies[i] !== st.golden) {
@@ -62,7 +83,7 @@ export function scriptCheck(spec: ScriptCheckSpec): Check {
         }
       });
       if (ctx.target.name !== ctx.model.name) {
-        const want = await play(ctx, "model", spec.machine, steps);
+        const want = await play(ctx, "model", spec, steps);
         steps.forEach((st, i) => {
           if (want.replies[i] !== got.replies[i]) problems.push(`step ${i + 1} '${st.cmd}': model replies '${want.replies[i]}', ${ctx.target.name} '${got.replies[i]}'`);
           const a = want.irqs[i]!.join("|"), b = got.irqs[i]!.join("|");

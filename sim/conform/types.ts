@@ -3,6 +3,7 @@
 // target that lacks a capability reports the check as skipped with the reason, never as passed.
 
 import type { HypervOpenOptions, HypervSession } from "./hyperv-session.ts";
+import type { MachineControl, MachineControlOptions } from "./machine-control.ts";
 
 export type Capability =
   | "clock" // virtual-clock control (qtest clock_step / clock_set)
@@ -15,6 +16,7 @@ export type Capability =
   | "machine:acpi"
   | "kvp-daemon" // a KVP daemon behind the device bridge (or its model)
   | "vss-daemon" // a VSS daemon behind the device bridge (or its model)
+  | "vmgenid-control" // openMachineControl: a vmgenid guid chosen at start, save and restore
   | "vmm" // a bhyve vmm control device (/dev/vmmctl and per-VM nodes; only the model here)
   | "model"; // in-process access to the reference model itself
 
@@ -50,6 +52,8 @@ export interface Target {
    * with this target's daemon behind the character device (sim/conform/hyperv-session.ts).
    */
   openHyperv?(service: "kvp" | "vss", opts: HypervOpenOptions): Promise<HypervSession>;
+  /** A qtest session with host-side control (capability "vmgenid-control", sim/conform/machine-control.ts). */
+  openMachineControl?(machine: QtestMachine, opts: MachineControlOptions): Promise<MachineControl>;
 }
 
 export type Outcome =

@@ -71,11 +71,30 @@ export async function directory(s: QtestSession, at = 0x8000): Promise<DirEntry[
   return out;
 }
 
+/** The directory entry of file `name`; throws naming it when the target has none. */
+export async function findFile(s: QtestSession, name: string): Promise<DirEntry> {
+  const e = (await directory(s)).find((d) => d.name === name);
+  if (!e) throw new Error(`no ${name} in the fw_cfg directory`);
+  return e;
+}
+
 /** Writes guest address `addr` to etc/vmgenid_addr as the firmware's WRITE_POINTER would. */
 export async function writeVmgenidAddr(s: QtestSession, addr: number, stage = 0x2000): Promise<number> {
-  const e = (await directory(s)).find((d) => d.name === "etc/vmgenid_addr");
-  if (!e) throw new Error("no etc/vmgenid_addr in the fw_cfg directory");
+  const e = await findFile(s, "etc/vmgenid_addr");
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(BigInt(addr));
   return dmaWrite(s, e.select, b, stage);
+}
+
+/**
+ * What firmware's linker/loader does for vmgenid (QEMU hw/acpi/vmgenid.c vmgenid_build_acpi):
+ * ALLOCATE etc/vmgenid_guid (4096 bytes, page-aligned: `at` is) loads the file into guest memory
+ * at `at`; WRITE_POINTER etc/vmgenid_addr (offset 0, 8 bytes) stores `at` + VMGENID_GUID_OFFSET
+ * (40). Returns the control word of the pointer's DMA write (0: done).
+ */
+export async function firmwareLoadVmgenid(s: QtestSession, at: number): Promise<number> {
+  if (at % 4096 !== 0) throw new Error(`etc/vmgenid_guid is allocated page-aligned, not at 0x${at.toString(16)}`);
+  const blob = await findFile(s, "etc/vmgenid_guid");
+  await dmaRead(s, blob.select, blob.size, at);
+  return writeVmgenidAddr(s, at + 40);
 }

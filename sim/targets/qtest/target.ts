@@ -7,7 +7,9 @@
 import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import type { Capability, QtestMachine, QtestSession, Target } from "../../conform/types.ts";
+import type { MachineControlOptions } from "../../conform/machine-control.ts";
 import { findQtestQemu, Q35_QTEST_ARGS, QtestClient } from "./client.ts";
+import { openQemuControl } from "./control.ts";
 
 export const QEMU_SHORTHAND = "qemu";
 
@@ -108,10 +110,16 @@ export function qtestTarget(command: string, options: QtestTargetOptions = {}): 
   const machine = options.machine ?? "q35";
   const isQemu = command.trim() === QEMU_SHORTHAND;
   // fw_cfg (and the vmgenid files behind it) exist on the q35 machine only.
-  const caps: Capability[] = ["clock", "portio", "memory", "irq", ...(machine === "q35" ? (["fwcfg"] as const) : []), `machine:${machine}`];
+  const caps: Capability[] = ["clock", "portio", "memory", "irq", ...(machine === "q35" ? (["fwcfg"] as const) : []), `machine:${machine}`, ...(isQemu ? (["vmgenid-control"] as const) : [])];
   let resolved: { argv: string[] } | { reason: string } | undefined;
   const resolve = () =>
     (resolved ??= isQemu && machine !== "q35" ? { reason: `qtest:${QEMU_SHORTHAND} is QEMU's q35 machine; it cannot be declared as ${machine}` } : resolveQtestCommand(command));
+  const argvFor = (m: QtestMachine): string[] => {
+    if (m !== machine) throw new Error(`qtest:${command} implements the ${machine} machine, not ${m}`);
+    const r = resolve();
+    if (!("argv" in r)) throw new Error(r.reason);
+    return r.argv;
+  };
   return {
     name: `qtest:${command}`,
     description: isQemu ? "the qtest-enabled QEMU found here (q35, qtest accelerator), one process per session" : `qtest process \`${command}\` (${machine}), one per session`,
@@ -121,10 +129,8 @@ export function qtestTarget(command: string, options: QtestTargetOptions = {}): 
       return "argv" in r ? true : r.reason;
     },
     async openQtest(m): Promise<QtestSession> {
-      if (m !== machine) throw new Error(`qtest:${command} implements the ${machine} machine, not ${m}`);
-      const r = resolve();
-      if (!("argv" in r)) throw new Error(r.reason);
-      const client = QtestClient.spawn(r.argv[0]!, r.argv.slice(1), { timeoutMs: options.timeoutMs ?? 30_000, closeGraceMs: 500 });
+      const argv = argvFor(m);
+      const client = QtestClient.spawn(argv[0]!, argv.slice(1), { timeoutMs: options.timeoutMs ?? 30_000, closeGraceMs: 500 });
       return {
         command: (line) => client.command(line),
         takeIrqLines: () => client.takeIrqEvents().map((e) => e.raw),
@@ -133,5 +139,7 @@ export function qtestTarget(command: string, options: QtestTargetOptions = {}): 
         },
       };
     },
+    // QMP next to qtest (sim/targets/qtest/control.ts): the vmgenid guid chosen at start, migration to a file.
+    ...(isQemu ? { openMachineControl: async (m: QtestMachine, o: MachineControlOptions) => openQemuControl({ program: argvFor(m)[0]!, args: Q35_QTEST_ARGS, timeoutMs: options.timeoutMs }, o) } : {}),
   };
 }

@@ -1,6 +1,8 @@
 // A minimal QMP client (QEMU docs/interop/qmp-spec: a greeting, `qmp_capabilities`, then one JSON
 // command at a time answered by {"return": ...} or {"error": ...}; events interleave and are
-// skipped) over a UNIX socket, for the vmgenid migration spec.
+// skipped) over a UNIX socket, for sim/targets/qtest/control.ts.
+//
+// This adapter talks to real processes and so may use wall-clock timers (see eslint.config.js).
 import { createConnection, type Socket } from "node:net";
 
 export class Qmp {
