@@ -32,7 +32,8 @@ Targets:
   qtest:<command>  a process speaking QEMU's qtest protocol on stdio, e.g. a QEMU built
                    with the qtest accelerator (scripts/build-qemu-qtest.sh builds one)
                    implementing the --machine given (q35 unless told)
-  qtest:qemu       that QEMU as found here, q35 with -device vmgenid (the default candidate)
+  qtest:qemu       that QEMU as found here, q35 with -device vmgenid (the default candidate);
+                   for the vmgenid GUID checks with QMP too (guid chosen, migration to a file)
   hv-daemon:kvp    Debian's hv_kvp_daemon behind hvsim's device bridge
   hv-daemon:vss    Debian's hv_vss_daemon behind hvsim's device bridge (sandboxed)
 Without --target: the model plus every real target whose programs are installed.
