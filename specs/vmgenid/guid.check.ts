@@ -80,26 +80,22 @@ export function autoShape(reply: string): string {
   return `a new GUID, version ${b[7]! >> 4}, variant ${(b[8]! & 0xc0) === 0x80 ? "RFC 4122" : `bits 0x${(b[8]! & 0xc0).toString(16)}`}`;
 }
 
-const needs = ["portio", "memory", "irq", "fwcfg"] as const;
+/** A q35 check on a machine started with vmgenid guid=`guid` under host-side control. */
+const guidCheck = (id: string, title: string, guid: string, steps: ScriptStep[]): Check =>
+  scriptCheck({ id: `vmgenid/${id}`, suite: "vmgenid", title, machine: "q35", needs: ["portio", "memory", "irq", "fwcfg"], control: { guid }, steps });
 
 export const checks: Check[] = [
-  scriptCheck({
-    id: "vmgenid/q35-guid-in-memory",
-    suite: "vmgenid",
-    title: `q35 vmgenid guid=${G2}: after firmware's ALLOCATE and WRITE_POINTER the 16 bytes at VGIA+0x28 hold the GUID, first three fields little-endian`,
-    machine: "q35",
-    needs,
-    control: { guid: G2 },
-    steps: [firmware, { cmd: READ_GUID, golden: `OK 0x${G2_GUEST}` }],
-  }),
-  scriptCheck({
-    id: "vmgenid/q35-guid-change-notifies",
-    suite: "vmgenid",
-    title: `q35 vmgenid ${G1} restored as ${G2}: the new GUID's bytes in memory, GPE0_STS bit 5, and the SCI (IRQ 9) once GPE0_EN bit 5 is set`,
-    machine: "q35",
-    needs,
-    control: { guid: G1 },
-    steps: [
+  guidCheck(
+    "q35-guid-in-memory",
+    `q35 vmgenid guid=${G2}: after firmware's ALLOCATE and WRITE_POINTER the 16 bytes at VGIA+0x28 hold the GUID, first three fields little-endian`,
+    G2,
+    [firmware, { cmd: READ_GUID, golden: `OK 0x${G2_GUEST}` }],
+  ),
+  guidCheck(
+    "q35-guid-change-notifies",
+    `q35 vmgenid ${G1} restored as ${G2}: the new GUID's bytes in memory, GPE0_STS bit 5, and the SCI (IRQ 9) once GPE0_EN bit 5 is set`,
+    G1,
+    [
       firmware,
       ...pmSetup,
       { cmd: READ_GUID, golden: `OK 0x${G1_GUEST}` },
@@ -108,15 +104,12 @@ export const checks: Check[] = [
       { cmd: READ_GUID, golden: `OK 0x${G2_GUEST}` },
       ...notified,
     ],
-  }),
-  scriptCheck({
-    id: "vmgenid/q35-restore-new-generation",
-    suite: "vmgenid",
-    title: `q35 vmgenid ${G1} restored with the same guid (written and notified again), then with guid=auto (a fresh random v4 GUID, notified)`,
-    machine: "q35",
-    needs,
-    control: { guid: G1 },
-    steps: [
+  ),
+  guidCheck(
+    "q35-restore-new-generation",
+    `q35 vmgenid ${G1} restored with the same guid (written and notified again), then with guid=auto (a fresh random v4 GUID, notified)`,
+    G1,
+    [
       firmware,
       ...pmSetup,
       restore(G1),
@@ -126,5 +119,5 @@ export const checks: Check[] = [
       { cmd: READ_GUID, shape: autoShape, golden: "a new GUID, version 4, variant RFC 4122" },
       ...notified,
     ],
-  }),
+  ),
 ];
