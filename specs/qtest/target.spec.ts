@@ -26,11 +26,18 @@ describe("qtest:<command> target", () => {
     expect("reason" in resolveQtestCommand("")).toBe(true);
   });
 
-  it("offers q35 only: the bhyve checks are skipped with the reason", async () => {
+  it("implements q35 unless another machine is declared, and only the declared one", async () => {
     const t = makeTarget(`qtest:${process.execPath} ${REPO_ROOT}sim/cli/bin.mjs qtest`, 1)!;
     expect(t.capabilities.has("machine:q35")).toBe(true);
     expect(t.capabilities.has("machine:bhyve")).toBe(false);
-    await expect(t.openQtest!("bhyve")).rejects.toThrow(/only the q35 machine/);
+    await expect(t.openQtest!("bhyve")).rejects.toThrow(/implements the q35 machine, not bhyve/);
+    const b = makeTarget(`qtest:${process.execPath} ${REPO_ROOT}sim/cli/bin.mjs qtest --machine bhyve`, 1, { machine: "bhyve" })!;
+    expect(b.capabilities.has("machine:bhyve")).toBe(true);
+    expect(b.capabilities.has("machine:q35")).toBe(false);
+    expect(b.capabilities.has("fwcfg")).toBe(false);
+    await expect(b.openQtest!("q35")).rejects.toThrow(/implements the bhyve machine, not q35/);
+    // QEMU has no bhyve machine: declaring one is refused before anything starts.
+    expect(await makeTarget("qtest:qemu", 1, { machine: "bhyve" })!.available()).toMatch(/cannot be declared as bhyve/);
   });
 
   it("runs the conformance checks on hvsim's own qtest server as a process, all equal to the model", async () => {
