@@ -63,8 +63,12 @@ export function scriptCheck(spec: ScriptCheckSpec): Check {
       const problems: string[] = [];
       const real = ctx.target.name !== ctx.model.name;
       const want = real ? await play(ctx, "model", spec.machine, steps) : undefined;
+      // The virtual time each step ran at, from the target's last clock reply ("OK <ns>").
+      let ns = "";
       steps.forEach((st, i) => {
-        const step = `step ${i + 1} '${st.cmd}'`;
+        const step = `step ${i + 1} '${st.cmd}'${ns ? ` at ${ns} ns` : ""}`;
+        const clock = /^clock_(step|set)\b/.test(st.cmd) ? /^OK (\d+)$/.exec(got.replies[i]!) : null;
+        if (clock) ns = clock[1]!;
         const r = compared(st, got.replies[i]!);
         const m = want && compared(st, want.replies[i]!);
         const gr = got.replies[i]!, mr = want?.replies[i];
