@@ -15,8 +15,9 @@
 //   usr.sbin/bhyve/inout.c                    default_inout: IN reads 0xff / 0xffff / 0xffffffff,
 //       OUT dropped; with x86.strictio (bhyve -e) emulate_inout returns -1 -> VMEXIT_ABORT.
 //   sys/sys/time.h (main)                     nstosbt(t) = ceil(t * 2^32 / 1e9) for t >= 0.
-//   ACPI spec 6.5 4.8.3.3 (Power Management Timer) and the FADT's TMR_VAL_EXT flag: a 24-bit
-//       counter at 3.579545 MHz, 32 bits with TMR_VAL_EXT; PM_TMR_LEN = 4, read-only. The ideal
+//   ACPI spec, the power management timer and the FADT's TMR_VAL_EXT flag (bit 8): a 24-bit
+//       counter at 3.579545 MHz, 32 bits with TMR_VAL_EXT (ACPICA hwtimer.c
+//       acpi_get_timer_resolution: 24 unless ACPI_FADT_32BIT_TIMER); PM_TMR_LEN = 4, read-only. The ideal
 //       counter is floor(ns * 3579545 / 1e9) (QEMU hw/acpi/core.c: muldiv64(ns, 3579545, 1e9));
 //       QEMU 7.2 read 0x36910d at 5686000280 ns and 0x369e99 at 1e9 ns (pmtimer.check.ts).
 //   QEMU softmmu/ioport.c                     unassigned_io_read returns -1ULL (a port nothing
