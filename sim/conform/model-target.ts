@@ -38,7 +38,7 @@ export function openModelQtest(machine: string, seed = 0): QtestSession & { read
 }
 
 export function modelTarget(seed = 0): Target {
-  const caps: Capability[] = ["model", "clock", "portio", "memory", "irq", "fwcfg", "machine:q35", "machine:bhyve", "machine:acpi", "kvp-daemon", "vss-daemon", "vmm", "vmgenid-control"];
+  const caps: Capability[] = ["model", "clock", "portio", "memory", "irq", "fwcfg", "machine:q35", "machine:bhyve", "machine:acpi", "machine:acpi24", "kvp-daemon", "vss-daemon", "vmm", "vmgenid-control"];
   return {
     name: "model",
     description: "hvsim's embedded reference models (in process)",

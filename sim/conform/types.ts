@@ -14,6 +14,7 @@ export type Capability =
   | "machine:q35"
   | "machine:bhyve"
   | "machine:acpi"
+  | "machine:acpi24"
   | "kvp-daemon" // a KVP daemon behind the device bridge (or its model)
   | "vss-daemon" // a VSS daemon behind the device bridge (or its model)
   | "vmgenid-control" // openMachineControl: a vmgenid guid chosen at start, save and restore
@@ -21,7 +22,7 @@ export type Capability =
   | "model"; // in-process access to the reference model itself
 
 /** The machines a qtest target can implement (hvsim's machine names in sim/machine/machines.ts). */
-export type QtestMachine = "q35" | "bhyve" | "acpi";
+export type QtestMachine = "q35" | "bhyve" | "acpi" | "acpi24";
 
 /** A qtest-speaking session on one fresh machine. */
 export interface QtestSession {

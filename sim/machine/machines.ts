@@ -43,6 +43,12 @@ export const MACHINES: Record<string, MachineSpec> = {
     memory: 64 * 1024 * 1024,
     devices: [{ type: "pmtimer", id: "pmtimer", config: { profile: "acpi", port: 0x408, tmrValExt: true, restore: "monotonic" } }],
   },
+  acpi24: {
+    name: "acpi24",
+    description: "The ideal ACPI PM timer at 0x408 without TMR_VAL_EXT: floor(ns * 3579545 / 1e9) mod 2^24, monotonic across restore",
+    memory: 64 * 1024 * 1024,
+    devices: [{ type: "pmtimer", id: "pmtimer", config: { profile: "acpi", port: 0x408, tmrValExt: false, restore: "monotonic" } }],
+  },
   hyperv: {
     name: "hyperv",
     description: "Hyper-V KVP/VSS: the host's integration-service channels, the guest's hv_utils (Linux 6.1 hv_kvp/hv_snapshot, hv_utils_transport) and models of Debian's hv_kvp_daemon/hv_vss_daemon",

@@ -73,17 +73,17 @@ describe("each vmgenid GUID check fails against a lying target, naming the diffe
 
   it("in-memory: the GUID stored in text order (first three fields not little-endian)", async () => {
     const d = failedDetail(await run("vmgenid/q35-guid-in-memory", () => ({ reply: (r, cmd) => (cmd === "read 0x20028 16" ? `OK 0x${textOrder(G2)}` : r) })));
-    expect(d).toContain(`step 2 'read 0x20028 16': expected 'OK 0x${G2_GUEST}' (upstream), got 'OK 0x${textOrder(G2)}'`);
+    expect(d).toContain(`step 2 'read 0x20028 16': expected 'OK 0x${G2_GUEST}' (upstream; the model agrees), got 'OK 0x${textOrder(G2)}'`);
   });
 
   it("change: the restore keeps the source's GUID instead of the destination's guid property", async () => {
     const d = failedDetail(await run("vmgenid/q35-guid-change-notifies", () => ({ restoreGuid: () => G1 })));
-    expect(d).toContain(`step 9 'read 0x20028 16': expected 'OK 0x${G2_GUEST}' (upstream), got 'OK 0x${G1_GUEST}'`);
+    expect(d).toContain(`step 9 'read 0x20028 16': expected 'OK 0x${G2_GUEST}' (upstream; the model agrees), got 'OK 0x${G1_GUEST}'`);
   });
 
   it("change: GPE0_STS set but no SCI when GPE0_EN bit 5 is set", async () => {
     const d = failedDetail(await run("vmgenid/q35-guid-change-notifies", () => ({ irq: (l) => l.filter((x) => x !== "IRQ raise 9") })));
-    expect(d).toContain("step 13 'outb 0x628 0x20': expected IRQ lines [IRQ raise 9] (upstream), got []");
+    expect(d).toContain("step 13 'outb 0x628 0x20': expected IRQ lines [IRQ raise 9] (upstream; the model agrees), got []");
   });
 
   it("restore: no notification when the restored guid equals the saved one", async () => {
@@ -96,11 +96,11 @@ describe("each vmgenid GUID check fails against a lying target, naming the diffe
         };
       }),
     );
-    expect(d).toContain("step 8 'inb 0x620': expected 'OK 0x0020' (upstream), got 'OK 0x0000'");
+    expect(d).toContain("step 8 'inb 0x620': expected 'OK 0x0020' (upstream; the model agrees), got 'OK 0x0000'");
   });
 
   it("restore: guid=auto that keeps the source's GUID", async () => {
     const d = failedDetail(await run("vmgenid/q35-restore-new-generation", () => ({ restoreGuid: (g) => (g === "auto" ? G1 : g) })));
-    expect(d).toContain("step 16 'read 0x20028 16': expected 'a new GUID, version 4, variant RFC 4122' (upstream), got 'the source's GUID again'");
+    expect(d).toContain("step 16 'read 0x20028 16': expected 'a new GUID, version 4, variant RFC 4122' (upstream; the model agrees), got 'the source's GUID again'");
   });
 });

@@ -9,7 +9,7 @@ import { UsageError } from "../errors.ts";
 import { checkOutputFile, oneStdout, writeOutputs } from "../output.ts";
 import "../../targets/index.ts";
 
-const QTEST_MACHINES = ["q35", "bhyve", "acpi"] as const satisfies readonly QtestMachine[];
+const QTEST_MACHINES = ["q35", "bhyve", "acpi", "acpi24"] as const satisfies readonly QtestMachine[];
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .command("conform")
     .description("Run conformance suites on the embedded model and on real targets (QEMU over qtest, the Linux Hyper-V daemons).")
     .option("-t, --target <target>", "target to check (repeatable): model, qtest:<command>, hv-daemon:kvp, hv-daemon:vss", collect, [])
-    .option("-m, --machine <machine>", "the machine a qtest:<command> target implements: q35, bhyve or acpi", "q35")
+    .option("-m, --machine <machine>", "the machine a qtest:<command> target implements: q35, bhyve, acpi or acpi24", "q35")
     .option("-s, --suite <suite>", "only this suite (repeatable), e.g. pmtimer, vmgenid, kvp, vss, vmm", collect, [])
     .option("--json <file>", "write the JSON report here ('-': standard output)", join("reports", "conform.json"))
     .option("--junit <file>", "write a JUnit XML report here ('-': standard output)", join("reports", "conform.junit.xml"))
