@@ -6,6 +6,7 @@ import { defaultKinds } from "../devices/index.ts";
 import { QtestServer } from "../qtest/server.ts";
 import type { Capability, QtestSession, Target } from "./types.ts";
 import { ModelHypervSession } from "./hyperv-session.ts";
+import { modelVmmSession } from "../devices/vmm/session.ts";
 
 /** A qtest session served in process from `bench` (replies exactly as hvsim's qtest server sends them). */
 export function benchQtestSession(bench: Bench): QtestSession {
@@ -50,6 +51,9 @@ export function modelTarget(seed = 0): Target {
     },
     async openHyperv(service, opts) {
       return new ModelHypervSession(service, opts, seed);
+    },
+    async openVmm(opts) {
+      return modelVmmSession(opts, seed);
     },
   };
 }

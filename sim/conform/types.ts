@@ -3,6 +3,7 @@
 // target that lacks a capability reports the check as skipped with the reason, never as passed.
 
 import type { HypervOpenOptions, HypervSession } from "./hyperv-session.ts";
+import type { VmmOpenOptions, VmmSession } from "../devices/vmm/session.ts";
 
 export type Capability =
   | "clock" // virtual-clock control (qtest clock_step / clock_set)
@@ -50,6 +51,11 @@ export interface Target {
    * with this target's daemon behind the character device (sim/conform/hyperv-session.ts).
    */
   openHyperv?(service: "kvp" | "vss", opts: HypervOpenOptions): Promise<HypervSession>;
+  /**
+   * A bhyve vmm control-device session (capability "vmm"): /dev/vmmctl and the per-VM nodes on a
+   * fresh device (sim/devices/vmm/session.ts). Only the model target has one here.
+   */
+  openVmm?(opts?: VmmOpenOptions): Promise<VmmSession>;
 }
 
 export type Outcome =
