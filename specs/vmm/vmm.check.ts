@@ -3,6 +3,9 @@
 // on this machine, so these run on the model only (a target with capability "vmm" and openVmm()).
 //
 // Golden errnos: freebsd-src sys/dev/vmm/vmm_dev.c at commit 012895d5be9de60ba30231b6466b87576c7b43d8
+// (the behaviour the model's two permission revisions share, and the "root-only" revision), and
+// markjdb/freebsd 0339235894031f6f7ecc844fc42001888cb2f2f9 sys/dev/vmm/vmm_dev.c for the group-vmm
+// node permissions and PRIV_VMM_CREATE / PRIV_VMM_DESTROY (the model's default revision)
 // (read through the library's read_file; the mirror was too large to fetch, so no line numbers
 // from git: each golden names its function and the condition in it), plus the few facts from
 // other files named where used: sys/amd64/vmm/vmm.c (vm_get_register / vm_set_register,
@@ -19,6 +22,8 @@ import { VM_REG_LAST } from "../../sim/devices/vmm/structs.ts";
 import { EACCES, EBUSY, EEXIST, EINVAL, ENOENT, ENOMEM, ENOTTY, EPERM, ERANGE, errnoName } from "../../sim/devices/vmm/errno.ts";
 
 export const PINNED = "freebsd-src 012895d5 sys/dev/vmm/vmm_dev.c";
+/** The newer node permissions and privilege checks (the model's default, config.permissions "vmm-group"). */
+export const VMM_GROUP = "markjdb/freebsd 03392358 sys/dev/vmm/vmm_dev.c";
 const MODEL_ONLY = "on the model only: no FreeBSD target exists here";
 
 /** A golden errno, or "anything but" one (a boundary the source lets through to later checks). */
@@ -67,6 +72,8 @@ interface VmmCheckDef {
   readonly id: string;
   readonly title: string;
   readonly open?: VmmOpenOptions;
+  /** The source of the goldens, when not (only) PINNED. */
+  readonly source?: string;
   body(t: Steps): void;
 }
 
@@ -84,18 +91,21 @@ export function vmmCheck(def: VmmCheckDef): Check {
       try {
         def.body(t);
       } catch (e) {
-        if (e instanceof CheckFailure) return { status: "failed", detail: `${e.message} (${PINNED}; ${MODEL_ONLY})` };
+        if (e instanceof CheckFailure) return { status: "failed", detail: `${e.message} (${def.source ?? PINNED}; ${MODEL_ONLY})` };
         throw e;
       } finally {
         await s.dispose();
       }
-      return { status: "passed", detail: `${t.count} steps, each at its golden errno from ${PINNED}; run ${MODEL_ONLY}` };
+      return { status: "passed", detail: `${t.count} steps, each at its golden errno from ${def.source ?? PINNED}; run ${MODEL_ONLY}` };
     },
   };
 }
 
 const ROOT = { uid: 0 };
 const USER = { uid: 1001 };
+/** GID_VMM (sys/sys/conf.h of the vmm-group revision). */
+const GID_VMM = 978;
+const MEMBER = { uid: 1001, groups: [GID_VMM] };
 
 export const checks: Check[] = [
   vmmCheck({
@@ -159,8 +169,8 @@ export const checks: Check[] = [
     id: "vmm/open-credentials",
     title: "Opening the vmm nodes: a non-root user, a jail without and with allow.vmm",
     body(t) {
-      // devfs VOP_ACCESS: vmmdev_init makes vmmctl UID_ROOT (0600 at 012895d5) — EACCES for a
-      // user outside every group that could open it.
+      // devfs VOP_ACCESS: vmmdev_init makes vmmctl UID_ROOT, 0600 root:wheel at 012895d5 and
+      // 0660 root:vmm in the vmm-group revision — EACCES for a user in neither group.
       t.open("open /dev/vmmctl as uid 1001", "/dev/vmmctl", "rw", EACCES, USER);
       // vmmctl_open: `error = vmm_priv_check(td->td_ucred);` — vmm_priv_check: `if (jailed(ucred)
       // && !(ucred->cr_prison->pr_allow & pr_allow_flag)) return (EPERM);`
@@ -171,6 +181,50 @@ export const checks: Check[] = [
       // vmmdev_open: the same vmm_priv_check.
       t.open("open /dev/vmm/g as root in a jail without allow.vmm", "/dev/vmm/g", "rw", EPERM, { uid: 0, jail: { allowVmm: false } });
       t.open("open /dev/vmm/g as uid 1001", "/dev/vmm/g", "rw", EACCES, USER);
+    },
+  }),
+  vmmCheck({
+    id: "vmm/group-vmm",
+    title: "Group vmm: /dev/vmmctl root:vmm 0660, PRIV_VMM_CREATE unless destroy-on-close, per-VM nodes their creator's, PRIV_VMM_DESTROY",
+    source: VMM_GROUP,
+    open: { config: { permissions: "vmm-group" } },
+    body(t) {
+      // vmmdev_init: `make_dev_p(MAKEDEV_CHECKNAME, &vmmctl_cdev, &vmmctlsw, NULL, UID_ROOT,
+      // GID_VMM, 0660, "vmmctl")`: a member of group vmm passes devfs's access check...
+      const ctl = t.open("open /dev/vmmctl as a member of group vmm", "/dev/vmmctl", "rw", 0, MEMBER);
+      // ...and vmmctl_open's `if ((flags & FWRITE) == 0) return (EPERM);` still applies.
+      t.open("open /dev/vmmctl read-only as a member", "/dev/vmmctl", "r", EPERM, MEMBER);
+      // vmmdev_create: `if ((flags & VMMCTL_CREATE_DESTROY_ON_CLOSE) == 0 && (error =
+      // priv_check_cred(cred, PRIV_VMM_CREATE)) != 0) ... return (error);` — EPERM for a user.
+      t.create("create a persistent VM as a member", ctl, "persistent", EPERM);
+      t.create("create a destroy-on-close VM as a member", ctl, "mine", 0, { flags: VMMCTL_CREATE_DESTROY_ON_CLOSE });
+      // `mda.mda_uid = cred->cr_uid; mda.mda_gid = GID_VMM; mda.mda_mode = 0600;`
+      t.open("open /dev/vmm/mine as its creator", "/dev/vmm/mine", "rw", 0, MEMBER);
+      t.open("open /dev/vmm/mine as another member", "/dev/vmm/mine", "rw", EACCES, { uid: 1002, groups: [GID_VMM] });
+      t.open("open /dev/vmm/mine as root", "/dev/vmm/mine", "rw", 0, ROOT);
+      // vmmdev_lookup_and_destroy: `if ((cred->cr_uid != sc->ucred->cr_uid || cred->cr_prison !=
+      // sc->ucred->cr_prison) && (error = priv_check_cred(cred, PRIV_VMM_DESTROY)) != 0)`
+      const other = t.open("open /dev/vmmctl as another member", "/dev/vmmctl", "rw", 0, { uid: 1002, groups: [GID_VMM] });
+      t.destroy("destroy mine as another member", other, "mine", EPERM);
+      t.destroy("destroy mine as its creator", ctl, "mine", 0);
+      const root = t.open("open /dev/vmmctl as root", "/dev/vmmctl", "rw", 0, ROOT);
+      t.create("create a persistent VM as root (PRIV_VMM_CREATE)", root, "persistent", 0);
+      t.open("open root's /dev/vmm/persistent as a member", "/dev/vmm/persistent", "rw", EACCES, MEMBER);
+    },
+  }),
+  vmmCheck({
+    id: "vmm/root-only",
+    title: "The 012895d5 permissions (config permissions root-only): both nodes root:wheel 0600, no PRIV_VMM_* checks",
+    open: { config: { permissions: "root-only" } },
+    body(t) {
+      // vmmdev_init: `UID_ROOT, GID_WHEEL, 0600, "vmmctl"`: group vmm is nobody special here.
+      t.open("open /dev/vmmctl as a member of group 978", "/dev/vmmctl", "rw", EACCES, MEMBER);
+      // vmmdev_create has no privilege check at 012895d5: a jailed root with allow.vmm creates.
+      const jailed = t.open("open /dev/vmmctl as root in a jail with allow.vmm", "/dev/vmmctl", "rw", 0, { uid: 0, jail: { allowVmm: true } });
+      t.create("create a persistent VM as a jailed root", jailed, "j", 0);
+      // `mda.mda_uid = UID_ROOT; mda.mda_gid = GID_WHEEL; mda.mda_mode = 0600;`
+      t.open("open /dev/vmm/j as uid 1001", "/dev/vmm/j", "rw", EACCES, USER);
+      t.open("open /dev/vmm/j as root", "/dev/vmm/j", "rw", 0, ROOT);
     },
   }),
   vmmCheck({
