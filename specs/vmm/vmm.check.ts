@@ -291,7 +291,9 @@ export const checks: Check[] = [
       // vmmdev_ioctl, VM_ALLOC_MEMSEG: `if (mseg->ds_policy != DOMAINSET_POLICY_INVALID &&
       // mseg->ds_mask != NULL) { if (mseg->ds_mask_size < sizeof(domainset_t) ||
       // mseg->ds_mask_size > DOMAINSET_MAXSIZE / NBBY) { error = ERANGE; ...` — 8 and 32 bytes
-      // on amd64 (domainset_t: MAXMEMDOM 8 bits in one long; DOMAINSET_MAXSIZE 256 bits).
+      // on amd64: sys/sys/_domainset.h has DOMAINSET_SETSIZE = MAXMEMDOM in the kernel and
+      // DOMAINSET_MAXSIZE 256 (bits); sys/amd64/include/param.h has MAXMEMDOM 8 unless the kernel
+      // config overrides it, so domainset_t is one 64-bit word.
       const ds = (size: bigint) => ({ segid: 0, len: 0x10_0000n, ds_policy: 1, ds_mask: 0x7000n, ds_mask_size: size });
       t.vm("VM_ALLOC_MEMSEG ds_mask_size 7", fd, "VM_ALLOC_MEMSEG", ds(7n), ERANGE);
       t.vm("VM_ALLOC_MEMSEG ds_mask_size 33", fd, "VM_ALLOC_MEMSEG", ds(33n), ERANGE);
@@ -308,6 +310,23 @@ export const checks: Check[] = [
       const g = t.vm("VM_GET_MEMSEG_14 segment 1", fd, "VM_GET_MEMSEG_14", { segid: 1 }, 0);
       const len = g.out.length >= 16 ? new DataView(g.out.buffer, g.out.byteOffset).getBigUint64(8, true) : -1n;
       t.expect("VM_GET_MEMSEG_14 returns the length allocated", len === 0x2000n ? 0 : EINVAL, 0);
+    },
+  }),
+  vmmCheck({
+    id: "vmm/cpuset-sizes",
+    title: "VM_GET_CPUS: cpusetsize outside [1, CPU_MAXSIZE / NBBY] is ERANGE, an unknown set EINVAL",
+    body(t) {
+      const ctl = t.open("open /dev/vmmctl", "/dev/vmmctl", "rw", 0);
+      t.create("create c", ctl, "c", 0);
+      const fd = t.open("open /dev/vmm/c", "/dev/vmm/c", "rw", 0);
+      // vmmdev_ioctl, VM_GET_CPUS: `if (size < 1 || size > CPU_MAXSIZE / NBBY) { error = ERANGE;`
+      // (CPU_MAXSIZE 1024: 128 bytes), then `else error = EINVAL;` for a `which` other than
+      // VM_ACTIVE_CPUS (0), VM_SUSPENDED_CPUS (1), VM_DEBUG_CPUS (2).
+      t.vm("VM_GET_CPUS cpusetsize 0", fd, "VM_GET_CPUS", { which: 0, cpusetsize: 0 }, ERANGE);
+      t.vm("VM_GET_CPUS cpusetsize 129", fd, "VM_GET_CPUS", { which: 0, cpusetsize: 129 }, ERANGE);
+      t.vm("VM_GET_CPUS cpusetsize -1", fd, "VM_GET_CPUS", { which: 0, cpusetsize: -1 }, ERANGE);
+      t.vm("VM_GET_CPUS cpusetsize 128", fd, "VM_GET_CPUS", { which: 0, cpusetsize: 128 }, { not: ERANGE });
+      t.vm("VM_GET_CPUS which 3", fd, "VM_GET_CPUS", { which: 3, cpusetsize: 8 }, EINVAL);
     },
   }),
   vmmCheck({
