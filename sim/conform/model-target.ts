@@ -7,6 +7,7 @@ import { QtestServer } from "../qtest/server.ts";
 import type { Capability, QtestSession, Target } from "./types.ts";
 import { ModelHypervSession } from "./hyperv-session.ts";
 import { openModelControl } from "./model-control.ts";
+import { modelVmmSession } from "../devices/vmm/session.ts";
 
 /** A qtest session served in process from `bench` (replies exactly as hvsim's qtest server sends them). */
 export function benchQtestSession(bench: Bench): QtestSession {
@@ -54,6 +55,9 @@ export function modelTarget(seed = 0): Target {
     },
     async openMachineControl(machine, opts) {
       return openModelControl(machine, opts, seed);
+    },
+    async openVmm(opts) {
+      return modelVmmSession(opts, seed);
     },
   };
 }

@@ -4,6 +4,7 @@
 
 import type { HypervOpenOptions, HypervSession } from "./hyperv-session.ts";
 import type { MachineControl, MachineControlOptions } from "./machine-control.ts";
+import type { VmmOpenOptions, VmmSession } from "../devices/vmm/session.ts";
 
 export type Capability =
   | "clock" // virtual-clock control (qtest clock_step / clock_set)
@@ -55,6 +56,11 @@ export interface Target {
   openHyperv?(service: "kvp" | "vss", opts: HypervOpenOptions): Promise<HypervSession>;
   /** A qtest session with host-side control (capability "vmgenid-control", sim/conform/machine-control.ts). */
   openMachineControl?(machine: QtestMachine, opts: MachineControlOptions): Promise<MachineControl>;
+  /**
+   * A bhyve vmm control-device session (capability "vmm"): /dev/vmmctl and the per-VM nodes on a
+   * fresh device (sim/devices/vmm/session.ts). Only the model target has one here.
+   */
+  openVmm?(opts?: VmmOpenOptions): Promise<VmmSession>;
 }
 
 export type Outcome =

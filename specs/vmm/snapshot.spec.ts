@@ -1,4 +1,4 @@
-// The vmm device's state in bench snapshots: registered as kind "vmm" (state version 2), all of it
+// The vmm device's state in bench snapshots: registered as kind "vmm" (state version 3), all of it
 // plain data, including ioctls waiting on locks: a snapshot taken while callers wait restores and
 // continues exactly like the uninterrupted run (same results, same trace hash).
 import { describe, expect, it } from "vitest";
@@ -24,8 +24,16 @@ function scenario() {
   return { bench, vmm, ops };
 }
 
-/** Turns a v2 state into the v1 layout (global options, no per-VM flag, uid or file credentials). */
+/** Turns a v3 state into the v2 layout (no config.permissions, no per-VM creator prison). */
+function toV2(s: any): void {
+  s.version = 2;
+  delete s.config.permissions;
+  for (const v of Object.values(s.vms) as any[]) delete v.jailed;
+}
+
+/** Turns a v3 state into the v1 layout (global options, no per-VM flag, uid or file credentials). */
 function toV1(s: any, cfg: { destroyOnClose: boolean; privDriver: boolean; jailedWithoutVmm: boolean }): void {
+  toV2(s);
   s.version = 1;
   delete s.config.hostCpus;
   delete s.config.maxvmms;
@@ -38,14 +46,33 @@ function toV1(s: any, cfg: { destroyOnClose: boolean; privDriver: boolean; jaile
 }
 
 describe("vmm state in snapshots", () => {
-  it("has state version 2", () => {
+  it("has state version 3", () => {
     expect(VmmKind.type).toBe("vmm");
-    expect(VmmKind.stateVersion).toBe(2);
+    expect(VmmKind.stateVersion).toBe(3);
   });
 
-  it("upgrades v1 (global destroyOnClose) to v2 (per-VM VMMCTL_CREATE_DESTROY_ON_CLOSE)", () => {
+  it("upgrades v2 to v3 with the root-only permissions the v2 model had, and each VM's creator prison", () => {
+    const { bench, vmm } = vmmBench({ permissions: "root-only" });
+    const ctl = fdOf(vmm.open("/dev/vmmctl", "rw"));
+    const jctl = fdOf(vmm.open("/dev/vmmctl", "rw", 1, { uid: 0, jail: { allowVmm: true } }));
+    expect(errnoOf(vmm.createVm(ctl, "host"))).toBe(0);
+    expect(errnoOf(vmm.createVm(jctl, "jailed", { flags: VMMCTL_CREATE_DESTROY_ON_CLOSE }))).toBe(0);
+    const v2 = clonePlain(vmm.state as unknown as Plain) as any;
+    toV2(v2);
+    expect(validateVmmState(v2)).toMatch(/layout 2/);
+    const up = upgradeState(VmmKind, 2, v2) as { ok: true; state: any };
+    expect(up.ok).toBe(true);
+    expect(validateVmmState(up.state)).toBeUndefined();
+    expect(canonical(up.state)).toBe(canonical(vmm.state as unknown as Plain));
+    expect(Object.values(up.state.vms).map((v: any) => [v.name, v.jailed])).toEqual([["host", false], ["jailed", true]]);
+    vmm.state = up.state;
+    expect(vmm.open("/dev/vmmctl", "rw", 1, { uid: 5, groups: [978] })).toEqual({ errno: 13 }); // root-only: EACCES
+    drain(bench);
+  });
+
+  it("upgrades v1 (global destroyOnClose) to v2 (per-VM VMMCTL_CREATE_DESTROY_ON_CLOSE), then v3", () => {
     // Under v1 a VM had ownerFile >= 0 exactly when config.destroyOnClose was on at its creation.
-    const { bench, vmm } = vmmBench();
+    const { bench, vmm } = vmmBench({ permissions: "root-only" });
     const ctl = fdOf(vmm.open("/dev/vmmctl", "rw"));
     expect(errnoOf(vmm.createVm(ctl, "tied", { flags: VMMCTL_CREATE_DESTROY_ON_CLOSE }))).toBe(0);
     expect(errnoOf(vmm.createVm(ctl, "free"))).toBe(0);
@@ -86,7 +113,8 @@ describe("vmm state in snapshots", () => {
     expect(canonical(clonePlain(s))).toBe(canonical(s));
     expect(validateVmmState(vmm.state)).toBeUndefined();
     expect(validateVmmState(null)).toBe("not an object");
-    expect(validateVmmState({ ...vmm.state, version: 3 } as any)).toMatch(/layout/);
+    expect(validateVmmState({ ...vmm.state, version: 4 } as any)).toMatch(/layout/);
+    expect(validateVmmState({ ...vmm.state, config: { ...vmm.state.config, permissions: "world" } } as any)).toMatch(/config\.permissions/);
     const broken = clonePlain(s) as any;
     const vm = Object.values(broken.vms)[0] as any;
     vm.memS.push(99);

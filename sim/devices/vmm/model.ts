@@ -68,16 +68,63 @@ export type VmmConfigState = {
   hostCpus: number;
   /** hw.vmm.maxvmms: VMs per real uid (chgvmmcnt limit); vmm_handler sets 4 * mp_ncpus. */
   maxvmms: number;
+  /**
+   * Which vmm_dev.c's node permissions and privilege checks (see PERMISSIONS below):
+   * "root-only" (default) — freebsd-src 012895d5be9de60ba30231b6466b87576c7b43d8, the newest
+   * vmm_dev.c of the FreeBSD repository readable here: both nodes root:wheel 0600, no privilege
+   * checks at create/destroy, the count taken before vm_create;
+   * "vmm-group" — markjdb/freebsd 0339235894031f6f7ecc844fc42001888cb2f2f9 (a developer's tree,
+   * not found in freebsd-src as stored here):
+   * /dev/vmmctl root:vmm 0660, /dev/vmm/NAME the creator's uid with group vmm 0600,
+   * PRIV_VMM_CREATE for a VM without VMMCTL_CREATE_DESTROY_ON_CLOSE, PRIV_VMM_DESTROY for
+   * another user's VM, the maxvmms count taken after make_dev_s.
+   */
+  permissions: VmmPermissions;
 };
 
-/** The opener's credentials: uid (0 is root) and, when jailed, whether the jail has allow.vmm. */
-export type Cred = { uid: number; jail?: { allowVmm: boolean } };
+export const PERMISSIONS = ["vmm-group", "root-only"] as const;
+export type VmmPermissions = (typeof PERMISSIONS)[number];
+
+/**
+ * The opener's credentials: uid (0 is root), primary gid and supplementary groups (default none),
+ * and, when jailed, whether the jail has allow.vmm. The model knows one jail: two jailed
+ * credentials are in the same prison.
+ */
+export type Cred = { uid: number; gid?: number; groups?: number[]; jail?: { allowVmm: boolean } };
 
 export const ROOT: Cred = { uid: 0 };
 
-/** priv_check_cred(cred, PRIV_DRIVER): root outside a jail (prison_priv_check denies PRIV_DRIVER). */
+/** GID_VMM (sys/sys/conf.h in the vmm-group revision): the group of /dev/vmmctl. */
+export const GID_VMM = 978;
+/** GID_WHEEL. */
+export const GID_WHEEL = 0;
+
+/**
+ * priv_check_cred(cred, PRIV_DRIVER / PRIV_VMM_CREATE / PRIV_VMM_DESTROY): root outside a jail.
+ * priv_check_cred asks prison_priv_check first, whose switch (sys/kern/kern_jail.c, markjdb/
+ * freebsd 16700f3ce69d) names none of these, so its default denies them to a jailed root; then
+ * the superuser check grants them to uid 0.
+ */
 export function hasPrivDriver(c: Cred): boolean {
   return c.uid === 0 && c.jail === undefined;
+}
+
+/** In group `gid` (primary or supplementary). */
+export function inGroup(c: Cred, gid: number): boolean {
+  return c.gid === gid || (c.groups ?? []).includes(gid);
+}
+
+/** A devfs node's owner, group and mode. */
+export type NodePerm = { uid: number; gid: number; mode: number };
+
+/**
+ * devfs_access -> vaccess for an open with `mode`: root passes (PRIV_VFS_READ / PRIV_VFS_WRITE,
+ * granted to a jailed root too); else the owner's, the group's or the others' bits must allow it.
+ */
+export function devAccess(c: Cred, node: NodePerm, mode: OpenMode): boolean {
+  if (c.uid === 0) return true;
+  const bits = c.uid === node.uid ? (node.mode >> 6) & 7 : inGroup(c, node.gid) ? (node.mode >> 3) & 7 : node.mode & 7;
+  return (!mode.includes("r") || (bits & 4) !== 0) && (!mode.includes("w") || (bits & 2) !== 0);
 }
 
 /** vmm_priv_check: EPERM for a jailed credential whose jail lacks allow.vmm. */
@@ -137,6 +184,8 @@ export type VmState = {
   ownerFile: number;
   /** The creator's uid (sc->ucred): owner of /dev/vmm/NAME and charged in its chgvmmcnt count. */
   uid: number;
+  /** The creator was jailed (sc->ucred->cr_prison is the model's one jail, not prison0). */
+  jailed: boolean;
   createdAt: number;
 };
 
@@ -195,7 +244,7 @@ export type OpState = {
 export type ResultState = { op: number; caller: string; name: string; errno: number; out: string; at: number; issuedAt: number };
 
 export type VmmState = {
-  version: 2;
+  version: 3;
   config: VmmConfigState;
   nextPid: number;
   nextFile: number;
@@ -230,13 +279,14 @@ export const DEFAULT_CONFIG: VmmConfigState = {
   faultFreezeVcpu: -1,
   hostCpus: 4,
   maxvmms: 16,
+  permissions: "root-only",
 };
 
 export function initialState(config: Partial<VmmConfigState> = {}): VmmState {
   const hostCpus = config.hostCpus ?? DEFAULT_CONFIG.hostCpus;
   const c: VmmConfigState = { ...DEFAULT_CONFIG, maxvmms: 4 * hostCpus, ...config, durations: { ...(config.durations ?? {}) }, devfsNames: [...(config.devfsNames ?? DEFAULT_CONFIG.devfsNames)] };
   return {
-    version: 2,
+    version: 3,
     config: c,
     nextPid: 2,
     nextFile: 1,
@@ -313,6 +363,16 @@ const remove = (a: number[], v: number) => {
   if (i >= 0) a.splice(i, 1);
 };
 
+/** A plain copy of `c` with only the members given. */
+export function copyCred(c: Cred): Cred {
+  return {
+    uid: c.uid,
+    ...(c.gid !== undefined ? { gid: c.gid } : {}),
+    ...(c.groups !== undefined ? { groups: [...c.groups] } : {}),
+    ...(c.jail ? { jail: { allowVmm: c.jail.allowVmm } } : {}),
+  };
+}
+
 /** Reads the C string at the start of `b` as latin1 (bytes one-to-one). */
 function cString(b: Uint8Array): string {
   const z = b.indexOf(0);
@@ -379,30 +439,41 @@ export class VmmModel {
     const p = this.proc(pid);
     const rel = path.replace(/\/{2,}/g, "/").replace(/^\/dev\//, "");
     let vm = -1;
-    // devfs access check first (vn_open -> VOP_ACCESS; root bypasses): vmmdev_init makes vmmctl
-    // UID_ROOT 0600, vmmdev_create makes vmm/NAME owned by the creator's uid, 0600. Then
-    // vmmctl_open and vmmdev_open start with vmm_priv_check (EPERM in a jail without allow.vmm).
+    // devfs access check first (vn_open -> VOP_ACCESS; root passes): the nodes' owners and modes
+    // are the revision's (nodePerm). Then vmmctl_open and vmmdev_open start with vmm_priv_check
+    // (EPERM in a jail without allow.vmm); vmmctl_open then wants FWRITE (EPERM).
     if (rel === "vmmctl") {
       // vmm_handler (MOD_LOAD): when vmm_modinit fails, vmmdev_cleanup destroys the vmmctl node.
       if (!this.s.config.initialized) return this.openFail(path, ENOENT);
-      if (cred.uid !== 0) return this.openFail(path, EACCES);
+      if (!devAccess(cred, this.nodePerm(), mode)) return this.openFail(path, EACCES);
       if (vmmPrivCheck(cred)) return this.openFail(path, EPERM);
       if (!mode.includes("w")) return this.openFail(path, EPERM);
     } else {
       const v = Object.values(this.s.vms).find((x) => x.devname === rel);
       if (!v) return this.openFail(path, ENOENT);
-      if (cred.uid !== 0 && cred.uid !== v.uid) return this.openFail(path, EACCES);
+      if (!devAccess(cred, this.nodePerm(v), mode)) return this.openFail(path, EACCES);
       if (vmmPrivCheck(cred)) return this.openFail(path, EPERM);
       if (v.draining) return this.openFail(path, ENXIO);
       vm = v.id;
     }
-    const file: FileState = { id: this.s.nextFile++, path: rel, vm, mode, refs: 1, cred: { uid: cred.uid, ...(cred.jail ? { jail: { allowVmm: cred.jail.allowVmm } } : {}) } };
+    const file: FileState = { id: this.s.nextFile++, path: rel, vm, mode, refs: 1, cred: copyCred(cred) };
     this.s.files[key(file.id)] = file;
     let fd = 3;
     while (p.fds[key(fd)] !== undefined) fd++;
     p.fds[key(fd)] = file.id;
     this.host.trace("open", pid, fd, rel, mode, file.id);
     return { fd };
+  }
+
+  /**
+   * The devfs owner, group and mode of /dev/vmmctl (no `vm`) or of `vm`'s node:
+   * vmm-group (markjdb/freebsd 03392358): vmmdev_init `make_dev_p(..., UID_ROOT, GID_VMM, 0660,
+   * "vmmctl")`; vmmdev_create `mda.mda_uid = cred->cr_uid; mda.mda_gid = GID_VMM; mda.mda_mode =
+   * 0600;`. root-only (freebsd-src 012895d5): `UID_ROOT, GID_WHEEL, 0600` for both.
+   */
+  nodePerm(vm?: VmState): NodePerm {
+    if (this.s.config.permissions === "root-only") return { uid: 0, gid: GID_WHEEL, mode: 0o600 };
+    return vm ? { uid: vm.uid, gid: GID_VMM, mode: 0o600 } : { uid: 0, gid: GID_VMM, mode: 0o660 };
   }
 
   private openFail(path: string, errno: number): { errno: number } {
@@ -541,6 +612,11 @@ export class VmmModel {
     if (isCreate) return finish(this.create(name, ((dec.value as Partial<VmmctlCreateArgs>).flags ?? 0) >>> 0, file));
     const vm = this.lookup(name);
     if (!vm || !vm.alive) return finish(EINVAL);
+    // vmm-group (03392358) vmmdev_lookup_and_destroy: `if ((cred->cr_uid != sc->ucred->cr_uid ||
+    // cred->cr_prison != sc->ucred->cr_prison) && (error = priv_check_cred(cred,
+    // PRIV_VMM_DESTROY)) != 0)` -> EPERM. root-only (012895d5) has no such check.
+    const stranger = file.cred.uid !== vm.uid || (file.cred.jail !== undefined) !== vm.jailed;
+    if (this.s.config.permissions === "vmm-group" && stranger && !hasPrivDriver(file.cred)) return finish(EPERM);
     const op = this.startDestroy(vm, file.id, pid, opts.caller, opts);
     const res = this.outcome(op);
     if (res.status === "done") return finish(res.errno);
@@ -553,18 +629,29 @@ export class VmmModel {
     return Object.values(this.s.vms).find((v) => v.name === name);
   }
 
-  /** vmmdev_create: the errno of creating VM `name` (0 on success). */
+  /**
+   * vmmdev_create: the errno of creating VM `name` (0 on success). Both revisions: flags outside
+   * VMMCTL_FLAGS_MASK -> EINVAL, then vmmdev_lookup -> EEXIST. root-only (012895d5): chgvmmcnt
+   * (ENOMEM), vm_create (ENXIO when vmm is not initialised), make_dev_s (prep_devname's errors).
+   * vmm-group (03392358): `if ((flags & VMMCTL_CREATE_DESTROY_ON_CLOSE) == 0 && (error =
+   * priv_check_cred(cred, PRIV_VMM_CREATE)) != 0)` -> EPERM, vm_create, make_dev_s, and only then
+   * chgvmmcnt (ENOMEM, the node destroyed again).
+   */
   private create(name: string, flags: number, file: FileState): number {
     if ((flags & ~VMMCTL_FLAGS_MASK) !== 0) return EINVAL;
     if (this.lookup(name)) return EEXIST;
+    const onClose = (flags & VMMCTL_CREATE_DESTROY_ON_CLOSE) !== 0;
     // chgvmmcnt(cred->cr_ruidinfo, 1, vm_maxvmms): the creator's uid may hold maxvmms VMs (the
     // count drops in vmmdev_destroy, so a dying VM still counts). No privilege bypasses it.
     const uid = file.cred.uid;
-    if (Object.values(this.s.vms).filter((v) => v.uid === uid).length >= this.s.config.maxvmms) return ENOMEM;
-    const onClose = (flags & VMMCTL_CREATE_DESTROY_ON_CLOSE) !== 0;
+    const full = () => Object.values(this.s.vms).filter((v) => v.uid === uid).length >= this.s.config.maxvmms;
+    const groupRev = this.s.config.permissions === "vmm-group";
+    if (groupRev && !onClose && !hasPrivDriver(file.cred)) return EPERM;
+    if (!groupRev && full()) return ENOMEM;
     if (!this.s.config.initialized) return ENXIO;
     const dn = prepDevname(`vmm/${name}`, (n) => devfsNameTaken(this.s.devfs, n), this.s.config.specnamelen);
     if (!dn.ok) return dn.errno;
+    if (groupRev && full()) return ENOMEM;
     const id = this.s.nextVm++;
     this.s.vms[key(id)] = {
       id,
@@ -591,6 +678,7 @@ export class VmmModel {
       destroyOnClose: onClose,
       ownerFile: onClose ? file.id : -1,
       uid,
+      jailed: file.cred.jail !== undefined,
       createdAt: this.host.now(),
     };
     this.s.devfs = [...this.s.devfs, dn.name].sort();
@@ -1014,12 +1102,16 @@ export function invariants(s: VmmState): string[] {
   for (const f of Object.values(s.files)) {
     if (!refs.has(f.id)) bad.push(`file ${f.id} is open without references`);
     const c = f.cred as Cred | undefined;
-    if (!c || typeof c !== "object" || !Number.isSafeInteger(c.uid) || c.uid < 0 || (c.jail !== undefined && typeof c.jail?.allowVmm !== "boolean")) bad.push(`file ${f.id} has no valid credentials`);
+    const id = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+    if (
+      !c || typeof c !== "object" || !id(c.uid) || (c.gid !== undefined && !id(c.gid)) || (c.groups !== undefined && !(Array.isArray(c.groups) && c.groups.every(id)))
+      || (c.jail !== undefined && typeof c.jail?.allowVmm !== "boolean")
+    ) bad.push(`file ${f.id} has no valid credentials`);
   }
   // Names.
   const names = new Set<string>();
   for (const vm of Object.values(s.vms)) {
-    if (!Number.isSafeInteger(vm.uid) || vm.uid < 0) bad.push(`VM ${vm.id} has no creator uid`);
+    if (!Number.isSafeInteger(vm.uid) || vm.uid < 0 || typeof vm.jailed !== "boolean") bad.push(`VM ${vm.id} has no creator uid and prison`);
     if (names.has(vm.name)) bad.push(`two VMs named ${JSON.stringify(vm.name)}`);
     names.add(vm.name);
     if (!s.devfs.includes(vm.devname)) bad.push(`VM ${vm.id} has no devfs node ${vm.devname}`);

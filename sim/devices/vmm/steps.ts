@@ -1,8 +1,9 @@
 // Scenario steps for the vmm device (registered through sim/scenario/plugins.ts). One step type,
 // `vmm`, whose value names the action:
 //
-//   - vmm: open            path: /dev/vmmctl   mode: rw   as: ctl   [uid: 1001] [jail: {allowVmm: false}]
-//                          [expect: EPERM]       (credentials: default root, not jailed)
+//   - vmm: open            path: /dev/vmmctl   mode: rw   as: ctl   [uid: 1001] [gid: 1001]
+//                          [groups: [978]] [jail: {allowVmm: false}] [expect: EPERM]
+//                          (credentials: default root, no groups, not jailed; 978 is GID_VMM)
 //   - vmm: create          fd: $ctl   name: guest   [flags: 1]   [reserved: [0, 1]]   [expect: EEXIST]
 //                          (flags: VMMCTL_CREATE_DESTROY_ON_CLOSE = 1; reserved: up to 15 words)
 //   - vmm: destroy         fd: $ctl   name: guest   [expect: EINVAL]   [wait: false, as: op]
@@ -67,6 +68,8 @@ const Schema = z.discriminatedUnion("vmm", [
     path: z.string(),
     mode: z.enum(["r", "w", "rw"]).default("rw"),
     uid: z.number().int().min(0).max(0xffffffff).optional(),
+    gid: z.number().int().min(0).max(0xffffffff).optional(),
+    groups: z.array(z.number().int().min(0).max(0xffffffff)).max(1024).optional(),
     jail: z.strictObject({ allowVmm: z.boolean() }).optional(),
     as: varName.optional(),
     expect: errno.optional(),
@@ -153,7 +156,7 @@ function execute(a: Args, ctx: StepContext): void {
   const pid = "pid" in a ? num(ctx, a.pid, 1) : 1;
   switch (a.vmm) {
     case "open": {
-      const r = d.open(a.path, a.mode, pid, { uid: a.uid ?? 0, ...(a.jail ? { jail: a.jail } : {}) });
+      const r = d.open(a.path, a.mode, pid, { uid: a.uid ?? 0, ...(a.gid !== undefined ? { gid: a.gid } : {}), ...(a.groups ? { groups: a.groups } : {}), ...(a.jail ? { jail: a.jail } : {}) });
       checkErrno("errno" in r ? r.errno : 0, a.expect);
       if ("fd" in r && a.as) ctx.vars.set(a.as, r.fd);
       return;

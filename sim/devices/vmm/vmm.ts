@@ -15,7 +15,7 @@
 import type { Bench } from "../../machine/bench.ts";
 import type { Device, DeviceKind } from "../../machine/device.ts";
 import {
-  DEFAULT_CONFIG, initialState, type Cred, invariants, VmmModel, type Host, type IoctlOptions, type IoctlOutcome, type OpenMode, type ResultState, type VmmConfigState,
+  DEFAULT_CONFIG, initialState, type Cred, invariants, PERMISSIONS, VmmModel, type Host, type IoctlOptions, type IoctlOutcome, type OpenMode, type ResultState, type VmmConfigState,
   type VmmState,
 } from "./model.ts";
 import { vmmctlArgBytes } from "./ctl.ts";
@@ -131,6 +131,7 @@ function checkConfig(cfg: VmmConfig): VmmConfig {
   intIn("faultFreezeVcpu", -1, 0xfffe);
   intIn("hostCpus", 1, 0xffff);
   if (c.maxvmms !== undefined) intIn("maxvmms", 0, 0x7fffffff);
+  if (!(PERMISSIONS as readonly unknown[]).includes(c.permissions)) throw new Error(`vmm: permissions must be one of ${PERMISSIONS.join(", ")}, got ${String(c.permissions)}`);
   for (const [k, v] of Object.entries(c.durations)) {
     if (!Number.isSafeInteger(v) || v < 0) throw new Error(`vmm: duration of ${k} must be a whole number of ns, got ${String(v)}`);
   }
@@ -156,6 +157,7 @@ export const VmmConfigSchema = z.strictObject({
   faultFreezeVcpu: int(-1, 0xfffe),
   hostCpus: int(1, 0xffff),
   maxvmms: int(0, 0x7fffffff),
+  permissions: z.enum(PERMISSIONS),
 });
 
 /** Ids below the counters that hand them out; an in-flight op has no result yet. */
@@ -197,11 +199,28 @@ export function upgradeV1(old: any): any {
   return { ...old, version: 2, config: { ...config, compat14: DEFAULT_CONFIG.compat14, hostCpus, maxvmms: 4 * hostCpus }, vms, files };
 }
 
+/**
+ * Version 2 -> 3: `config.permissions` (which vmm_dev.c's node modes and privilege checks) and
+ * each VM's creator prison (`jailed`). A v2 state was written by a model with a root-only
+ * /dev/vmmctl, so it keeps that behaviour ("root-only"); a VM's creator was jailed when its tied
+ * descriptor (the only record of its creating credentials) still is, else not.
+ */
+export function upgradeV2(old: any): any {
+  if (!old || typeof old !== "object" || old.version !== 2) return old;
+  const files = (old.files ?? {}) as Record<string, any>;
+  const vms: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries((old.vms ?? {}) as Record<string, any>)) {
+    const owner = v && typeof v === "object" ? files[String(v.ownerFile)] : undefined;
+    vms[k] = v && typeof v === "object" ? { ...v, jailed: owner?.cred?.jail !== undefined && owner?.cred !== undefined } : v;
+  }
+  return { ...old, version: 3, config: { ...(old.config ?? {}), permissions: "root-only" }, vms };
+}
+
 /** Validates a state (shape, then the model's invariants). */
 export function validateVmmState(s: unknown): string | undefined {
   const o = s as Partial<VmmState> | null;
   if (!o || typeof o !== "object") return "not an object";
-  if (o.version !== 2) return `unknown vmm state layout ${String(o.version)}`;
+  if (o.version !== 3) return `unknown vmm state layout ${String(o.version)}`;
   for (const k of ["procs", "files", "vms", "ops", "results", "busy", "config", "stats"] as const) {
     if (!o[k] || typeof o[k] !== "object") return `${k} is not an object`;
   }
@@ -226,8 +245,8 @@ export function validateVmmState(s: unknown): string | undefined {
 
 export const VmmKind: DeviceKind<any, VmmConfig> = {
   type: "vmm",
-  stateVersion: 2,
-  upgrades: { 1: upgradeV1 },
+  stateVersion: 3,
+  upgrades: { 1: upgradeV1, 2: upgradeV2 },
   validate: validateVmmState,
   check(s: VmmState, ctx) {
     // The configuration carried in the state must be the one this bench's device runs with.
