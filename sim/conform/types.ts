@@ -50,6 +50,12 @@ export interface Target {
    * with this target's daemon behind the character device (sim/conform/hyperv-session.ts).
    */
   openHyperv?(service: "kvp" | "vss", opts: HypervOpenOptions): Promise<HypervSession>;
+  /**
+   * Called after each check the target ran: what the target saw that the check's own outcome
+   * need not show (a sanitized daemon's sanitizer report). `failures` fail the check (their text
+   * first in its detail); `notes` are added to its detail.
+   */
+  afterCheck?(): { failures: string[]; notes: string[] };
 }
 
 export type Outcome =
