@@ -19,7 +19,8 @@ import { defaultTargetNames } from "../../sim/conform/targets.ts";
 import type { Check } from "../../sim/conform/types.ts";
 import { DaemonBridge } from "../../sim/targets/hvdaemon/bridge.ts";
 import { compileCProgram } from "../../sim/targets/hvdaemon/build.ts";
-import { elfNeeded, findSanitizedDaemons, sanitizerPreload } from "../../sim/targets/hvdaemon/sanitized.ts";
+import { DaemonFuzzer } from "../../sim/targets/hvdaemon/fuzz.ts";
+import { elfNeeded, explainReport, findSanitizedDaemons, sanitizerPreload, type SanitizerReport } from "../../sim/targets/hvdaemon/sanitized.ts";
 import { daemonAvailable, openRealHyperv, parseDaemonSpec } from "../../sim/targets/hvdaemon/target.ts";
 import "../../sim/targets/index.ts";
 import { checks as kvpChecks } from "../hyperv/kvp.check.ts";
@@ -109,6 +110,29 @@ describe("hv-daemon:<service>=<program>", () => {
     expect(report.targets[0]!.results[0]!.outcome).toMatchObject({ status: "skipped", detail: `target unavailable: ${missing} not found` });
   });
 
+  it("a named daemon deviation explains a report only at its own source line and on its own kind of request", () => {
+    // Shapes as the sanitized build prints them (tools/hv/hv_kvp_daemon.c 6.1.192 lines 179 and 411).
+    const at = (frame: string): SanitizerReport => ({
+      tool: "UndefinedBehaviorSanitizer",
+      error: "index 5 out of bounds for type 'kvp_file_state [5]'",
+      frame,
+      lines: [`${frame.split(" ")[1]}:43: runtime error: index 5 out of bounds for type 'kvp_file_state [5]'`],
+      run: 1,
+      during: undefined,
+      explainedBy: undefined,
+      complete: true,
+    });
+    const l179 = at("kvp_update_mem_state tools/hv/hv_kvp_daemon.c:179");
+    const l411 = at("kvp_pool_enumerate tools/hv/hv_kvp_daemon.c:411");
+    expect(explainReport(l179, { op: "enumerate", pool: 5, index: 0 })).toBe("kvp-pool-out-of-range");
+    expect(explainReport(l179, { op: "set", pool: 200, key: "k", value: "v" })).toBe("kvp-pool-out-of-range");
+    expect(explainReport(l179, { op: "enumerate", pool: 4, index: 0 })).toBeUndefined();
+    expect(explainReport(l179, undefined)).toBeUndefined();
+    expect(explainReport(l411, { op: "enumerate", pool: 0, index: 0x80000003 })).toBe("kvp-negative-index");
+    expect(explainReport(l411, { op: "enumerate", pool: 5, index: 0 })).toBeUndefined();
+    expect(explainReport(at("kvp_update_mem_state tools/hv/hv_kvp_daemon.c:1790"), { op: "enumerate", pool: 5, index: 0 })).toBeUndefined();
+  });
+
   it.skipIf(noTools)(`reads DT_NEEDED like readelf, and preloads only the ASan runtime ahead of the shim${whyTools}`, () => {
     const prog = buggyDaemon();
     const needed = elfNeeded(prog)!;
@@ -187,6 +211,46 @@ describe("hv-daemon:<service>=<program>", () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+const fuzzers: DaemonFuzzer[] = [];
+afterAll(async () => {
+  await Promise.all(fuzzers.splice(0).map((f) => f.close()));
+});
+
+/** struct hv_kvp_msg (7432 bytes): operation at byte 0, pool at byte 1 (include/uapi/linux/hyperv.h). */
+function kvpMsg(op: number, pool: number): Uint8Array {
+  const m = new Uint8Array(7432);
+  m[0] = op;
+  m[1] = pool;
+  return m;
+}
+
+describe("hvsim fuzz hv-daemon:kvp=<program>", () => {
+  it.skipIf(noTools)(`a sanitizer report of the fuzzed daemon is a "sanitizer" finding with the report; the daemon is restarted${whyTools}`, async () => {
+    const staged = join(scratch, "buggy-kvp-fuzz");
+    copyFileSync(buggyDaemon(), staged);
+    chmodSync(staged, 0o755);
+    const f = new DaemonFuzzer("kvp", 3000, staged);
+    fuzzers.push(f);
+    expect(await f.execute(kvpMsg(3, 0))).toBeUndefined(); // KVP_OP_ENUMERATE: answered
+    const v = await f.execute(kvpMsg(1, 0)); // KVP_OP_SET: the deliberate overflow
+    expect(v).toEqual({ kind: "sanitizer", message: expect.stringMatching(/^AddressSanitizer: stack-buffer-overflow on address in hvsim_buggy_set \S+:13 on op 1 pool 0$/) as string });
+    expect(f.lastReport?.lines[0]).toMatch(/==\d+==ERROR: AddressSanitizer: stack-buffer-overflow on address 0x[0-9a-f]+/);
+    expect(await f.execute(kvpMsg(3, 0))).toBeUndefined();
+    expect(f.restarts).toBe(1);
+  });
+
+  it.skipIf(noTools || noBuild)(`the sanitized hv_kvp_daemon: pool 5 is a UBSan finding at tools/hv/hv_kvp_daemon.c:179${whyBuild}`, async () => {
+    const f = new DaemonFuzzer("kvp", 3000, (built as { kvp: string }).kvp);
+    fuzzers.push(f);
+    expect(await f.execute(kvpMsg(3, 4))).toBeUndefined();
+    const v = await f.execute(kvpMsg(3, 5));
+    expect(v).toEqual({
+      kind: "sanitizer",
+      message: "UndefinedBehaviorSanitizer: index 5 out of bounds for type 'kvp_file_state [5]' in kvp_update_mem_state tools/hv/hv_kvp_daemon.c:179 on op 3 pool 5",
+    });
   });
 });
 

@@ -274,7 +274,6 @@ Examples:
   $ npx hvsim fuzz hv_kvp_msg --time 60 --corpus fuzz-out
   $ npx hvsim fuzz 'exec:./my-parser @@' --like hv_vss_msg --runs 5000
   $ npx hvsim fuzz icmsg_negotiate --shard 3/8 --seed 42 --runs 1000000
-  $ npx hvsim fuzz hv-daemon:kvp=asan --runs 200 --corpus fuzz-out
   $ npx hvsim fuzz hv_kvp_msg --replay fuzz-out/hv_kvp_msg/inputs/seed1-run0.bin
 
 An exec: command is everything after exec: ('@@' is where the input file goes; without it the
