@@ -166,6 +166,41 @@ describe("hv-daemon:<service>=<program>", () => {
     expect(detail).toMatch(/WRITE of size 24/);
   });
 
+  it.skipIf(noTools)(`a read() from the device past the daemon's buffer is reported at the read, in the program's frame (ASan runtime ahead of the shim)${whyTools}`, async () => {
+    // Registers as hv_kvp_daemon does, then reads the kernel's 7432-byte reply into 64 bytes. The
+    // shim serves that read; ASan sees it only because its runtime is preloaded before the shim.
+    const src = `
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/hyperv.h>
+static struct hv_kvp_msg m;
+int main(void)
+{
+	int fd = open("/dev/vmbus/hv_kvp", O_RDWR | O_CLOEXEC);
+	if (fd < 0) return 1;
+	m.kvp_hdr.operation = KVP_OP_REGISTER1;
+	if (write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m)) return 1;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	poll(&p, 1, -1);
+	volatile size_t count = sizeof(m);
+	char small[64];
+	ssize_t n = read(fd, small, count);
+	return n > 0 ? small[0] : 1;
+}
+`;
+    const staged = join(scratch, "short-read-kvp");
+    copyFileSync(compileCProgram("hvsim-short-read-kvp", src, { flags: ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address"] }), staged);
+    chmodSync(staged, 0o755);
+    const report = await runConformance([makeTarget(`hv-daemon:kvp=${staged}`, 1)!], [byId("kvp/register")], { seed: 1 });
+    const o = report.targets[0]!.results[0]!.outcome;
+    expect(o.status).toBe("failed");
+    const detail = o.status === "failed" ? o.detail : "";
+    expect(detail.split("\n")[0]).toMatch(/^sanitizer report \(daemon run 1\): AddressSanitizer: stack-buffer-overflow on address in main \S*hvsim-short-read-kvp\.c:18$/);
+    expect(detail).toMatch(/WRITE of size 7432/);
+  });
+
   it.skipIf(noTools)(`a check that swallows the daemon's failure still fails on its sanitizer report${whyTools}`, async () => {
     const staged = join(scratch, "buggy-kvp-2");
     copyFileSync(buggyDaemon(), staged);

@@ -5,13 +5,16 @@
 // - findSanitizedDaemons(): the cached build (like findQtestQemu for QEMU), without building.
 // - sanitizerPreload(): ASan refuses to run unless its runtime comes first in the library list
 //   ("ASan runtime does not come first in initial library list", exit 1 before main), and the
-//   bridge LD_PRELOADs its shim. Measured here (gcc 12, libasan.so.8): ASAN_OPTIONS=
-//   verify_asan_link_order=0 and preloading libasan ahead of the shim both run the daemons and
-//   report the same errors; the second is what ASan itself asks for and keeps ASan's interceptors
-//   outermost (daemon -> ASan -> shim -> libc: every read/write/recv the shim serves is still
-//   checked by ASan against the daemon's buffer), so the runtime named in the program's DT_NEEDED
-//   is preloaded before the shim (by soname; ld.so finds it in the system paths the sandbox user
-//   can read).
+//   bridge LD_PRELOADs its shim. Measured here (gcc 12, libasan.so.8) with both ways out:
+//   ASAN_OPTIONS=verify_asan_link_order=0 (shim first) and the ASan runtime preloaded ahead of the
+//   shim both run the Debian daemons and give the same reports inside the daemon's own code. They
+//   differ where the shim serves a call: a program reading a 7432-byte message from the device
+//   into a 64-byte stack buffer is caught by the second at the read ("stack-buffer-overflow ...
+//   WRITE of size 7432", through ASan's read/recvmsg interceptors), while with the shim first the
+//   overflow goes unseen until the smashed stack crashes ("SEGV on unknown address 0x000000000000",
+//   pc 0, no frame). So the runtime named in the program's DT_NEEDED is preloaded before the shim
+//   (daemon -> ASan -> shim -> libc), by soname: ld.so finds it in the system library paths, which
+//   the sandbox user can read.
 // - The sandbox (sandbox.c) needs nothing else: it hides no /proc (no mount namespace; ASan reads
 //   /proc/self/maps), sets no rlimits (ASan maps ~20 TB of shadow with MAP_NORESERVE, which an
 //   RLIMIT_AS would refuse), and its seccomp filter only refuses FIFREEZE/FITHAW ioctls.
@@ -247,8 +250,8 @@ export class SanitizerWatch {
     if (!r) return;
     if (r.lines.length < MAX_LINES) r.lines.push(e.line);
     const f = FRAME.exec(e.line);
-    if (f && !/sanitizer|^\.\.\/|^\/usr\/|libc/.test(f[2]!) && (r.frame === undefined || !r.frame.includes(" "))) {
-      // The first frame in the program's own code: "function file:line".
+    if (f && !/sanitizer|^\.\.\/|^\/usr\/|libc|(^|\/)shim\.c$/.test(f[2]!) && (r.frame === undefined || !r.frame.includes(" "))) {
+      // The first frame in the program's own code (not the runtime's, libc's or hvsim's shim): "function file:line".
       const at = /\S+:\d+$/.exec(e.line.trim())?.[0] ?? f[2]!;
       r.frame = `${f[1]} ${at}`;
     }
