@@ -101,6 +101,7 @@ export async function runConformance(targets: readonly Target[], checks: readonl
         } catch (e) {
           outcome = { status: "failed", detail: `error: ${(e as Error).message}` };
         }
+        outcome = withAfterCheck(outcome, target.afterCheck?.());
       }
       const r: CheckResult = { id: c.id, suite: c.suite, title: c.title, outcome, ms: Math.round(wall() - t0) };
       results.push(r);
@@ -109,6 +110,18 @@ export async function runConformance(targets: readonly Target[], checks: readonl
     reports.push(avail === true ? { target: target.name, description: target.description, results } : { target: target.name, description: target.description, unavailable: avail, results });
   }
   return { seed: opts.seed, targets: reports };
+}
+
+/** A check's outcome with what the target reported after it (Target.afterCheck). */
+function withAfterCheck(o: Outcome, after: { failures: string[]; notes: string[] } | undefined): Outcome {
+  if (!after || o.status === "skipped") return o;
+  const deviations = o.deviations ? { deviations: o.deviations } : {};
+  if (after.failures.length) {
+    const own = o.status === "failed" ? `; the check itself: ${o.detail}` : "";
+    return { status: "failed", detail: `${after.failures.join("; ")}${own}`, ...deviations };
+  }
+  if (!after.notes.length) return o;
+  return { ...o, detail: [o.detail, ...after.notes].filter(Boolean).join("; ") };
 }
 
 export function counts(r: TargetReport): { passed: number; failed: number; skipped: number; deviations: number } {

@@ -61,6 +61,12 @@ export interface Target {
    * fresh device (sim/devices/vmm/session.ts). Only the model target has one here.
    */
   openVmm?(opts?: VmmOpenOptions): Promise<VmmSession>;
+  /**
+   * Called after each check the target ran: what the target saw that the check's own outcome
+   * need not show (a sanitized daemon's sanitizer report). `failures` fail the check (their text
+   * first in its detail); `notes` are added to its detail.
+   */
+  afterCheck?(): { failures: string[]; notes: string[] };
 }
 
 export type Outcome =

@@ -2,14 +2,19 @@
 // daemons: hv-daemon:kvp (/usr/sbin/hv_kvp_daemon) and hv-daemon:vss (/usr/sbin/hv_vss_daemon)
 // behind hvsim's host and hv_utils kernel models. Every check must pass (value for value equal to
 // the model under both kernel profiles), and the profile differences must be reported by name.
-// Where the daemons cannot be bridged (no binaries, compiler or user namespaces) the tests are
-// skipped with the reason in their names.
+// The same checks run on hv-daemon:kvp=asan / hv-daemon:vss=asan, the daemons built from Debian's
+// linux-source-6.1 with ASan+UBSan by scripts/build-hv-daemons.sh (CI builds them): same verdicts
+// and deviations, and no sanitizer report other than the ones the named daemon deviations explain
+// (a report fails the check: Target.afterCheck).
+// Where the daemons cannot be bridged (no binaries, compiler or user namespaces) or the sanitized
+// build does not exist, the tests are skipped with the reason in their names.
 import { describe, expect, it } from "vitest";
 import { makeTarget, runConformance } from "../../sim/conform/runner.ts";
 import { defaultTargetNames } from "../../sim/conform/targets.ts";
 import type { Target } from "../../sim/conform/types.ts";
 import { HV_IDENTITY } from "../../sim/conform/hyperv-session.ts";
 import { daemonAvailable, openRealHyperv, hvDaemonTarget } from "../../sim/targets/hvdaemon/target.ts";
+import { findSanitizedDaemons } from "../../sim/targets/hvdaemon/sanitized.ts";
 import "../../sim/targets/index.ts";
 import { checks as kvpChecks } from "../hyperv/kvp.check.ts";
 import { checks as vssChecks } from "../hyperv/vss.check.ts";
@@ -18,6 +23,12 @@ import { checks as diffChecks } from "../hyperv/differential.check.ts";
 const avail = daemonAvailable();
 const skip = avail !== true;
 const why = skip ? ` [skipped: ${avail}]` : "";
+const sanitized = findSanitizedDaemons();
+const asanWhy = (service: "kvp" | "vss"): string => {
+  if ("reason" in sanitized) return ` [skipped: ${sanitized.reason}]`;
+  const a = daemonAvailable(sanitized[service]);
+  return a === true ? "" : ` [skipped: ${a}]`;
+};
 
 /** Deviations each check must report (sim/devices/hyperv/profile.ts names). */
 const EXPECTED_DEVIATIONS: Record<string, string[]> = {
@@ -54,15 +65,20 @@ describe("Hyper-V conformance on the real daemons", () => {
     ["kvp", diffChecks.filter((c) => c.suite === "kvp")],
     ["vss", diffChecks.filter((c) => c.suite === "vss")],
   ] as const) {
-    for (const c of checks) {
-      it.skipIf(skip)(`hv-daemon:${service} ${c.id}: ${c.title}${why}`, async () => {
-        const report = await runConformance([makeTarget(`hv-daemon:${service}`, 1)!], [c], { seed: 1 });
-        const t = report.targets[0]!;
-        expect(t.unavailable).toBeUndefined();
-        const o = t.results[0]!.outcome;
-        expect(o.status === "failed" ? o.detail : o.status).toBe("passed");
-        expect(o.status === "passed" ? o.deviations : undefined).toEqual(EXPECTED_DEVIATIONS[c.id]);
-      });
+    for (const [name, reason] of [
+      [`hv-daemon:${service}`, why],
+      [`hv-daemon:${service}=asan`, asanWhy(service)],
+    ] as const) {
+      for (const c of checks) {
+        it.skipIf(reason !== "")(`${name} ${c.id}: ${c.title}${reason}`, async () => {
+          const report = await runConformance([makeTarget(name, 1)!], [c], { seed: 1 });
+          const t = report.targets[0]!;
+          expect(t.unavailable).toBeUndefined();
+          const o = t.results[0]!.outcome;
+          expect(o.status === "failed" ? o.detail : o.status).toBe("passed");
+          expect(o.status === "passed" ? o.deviations : undefined).toEqual(EXPECTED_DEVIATIONS[c.id]);
+        });
+      }
     }
   }
 

@@ -17,7 +17,7 @@ export function register(program: Command): void {
   program
     .command("conform")
     .description("Run conformance suites on the embedded model and on real targets (QEMU over qtest, the Linux Hyper-V daemons).")
-    .option("-t, --target <target>", "target to check (repeatable): model, qtest:<command>, hv-daemon:kvp, hv-daemon:vss", collect, [])
+    .option("-t, --target <target>", "target to check (repeatable): model, qtest:<command>, hv-daemon:kvp|vss[=<program>|=asan]", collect, [])
     .option("-m, --machine <machine>", "the machine a qtest:<command> target implements: q35, bhyve, acpi or acpi24", "q35")
     .option("-s, --suite <suite>", "only this suite (repeatable), e.g. pmtimer, vmgenid, kvp, vss, vmm", collect, [])
     .option("--json <file>", "write the JSON report here ('-': standard output)", join("reports", "conform.json"))
@@ -36,6 +36,13 @@ Targets:
                    for the vmgenid GUID checks with QMP too (guid chosen, migration to a file)
   hv-daemon:kvp    Debian's hv_kvp_daemon behind hvsim's device bridge
   hv-daemon:vss    Debian's hv_vss_daemon behind hvsim's device bridge (sandboxed)
+  hv-daemon:kvp=<program>, hv-daemon:vss=<program>
+                   any daemon binary speaking the hv_kvp / hv_vss device protocol, run
+                   with -n behind the same bridge and sandbox
+  hv-daemon:kvp=asan, hv-daemon:vss=asan
+                   the daemons scripts/build-hv-daemons.sh builds from Debian's
+                   linux-source-6.1 with ASan+UBSan; a sanitizer report fails the check
+                   that was running (./asan for a program named asan)
 Without --target: the model plus every real target whose programs are installed.
 A check a target cannot run (missing capability or program) is reported as skipped with the
 reason, never as passed. A deviation is a step where the two kernel profiles (linux-6.1 and the
@@ -63,7 +70,7 @@ Examples:
       const names = opts.target.length ? opts.target : await defaultTargetNames();
       const targets: Target[] = names.map((n) => {
         const t = makeTarget(n, seed, { machine });
-        if (!t) throw new UsageError(`unknown target '${n}' (model, qtest:<command>, hv-daemon:kvp, hv-daemon:vss)`);
+        if (!t) throw new UsageError(`unknown target '${n}' (model, qtest:<command>, hv-daemon:kvp, hv-daemon:vss, hv-daemon:kvp=<program>, hv-daemon:kvp=asan)`);
         return t;
       });
       let checks = await loadChecks();

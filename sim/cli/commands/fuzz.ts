@@ -92,13 +92,23 @@ function makeTarget(name: string, opts: FuzzOpts): FuzzTarget {
   return t;
 }
 
-/** hv-daemon:kvp|vss: an async campaign against the real daemon (sim/targets/hvdaemon/fuzz.ts). */
-async function fuzzDaemon(name: string, opts: FuzzOpts, jsonOut: Output | undefined, c: { seed: number; shard: { index: number; count: number }; time: number | undefined; runs: number }): Promise<void> {
-  const service = name.slice("hv-daemon:".length);
-  if (service !== "kvp" && service !== "vss") throw new UsageError(`unknown daemon target '${name}' (hv-daemon:kvp, hv-daemon:vss)`);
-  const { daemonAvailable } = await import("../../targets/hvdaemon/target.ts");
-  const avail = daemonAvailable();
+/**
+ * hv-daemon:kvp|vss[=<program>|=asan]: the service and the daemon binary (undefined: Debian's), or
+ * a usage error / a Failure (exit 2) saying why the daemon cannot be bridged here.
+ */
+async function daemonTarget(name: string): Promise<{ service: "kvp" | "vss"; program: string | undefined }> {
+  const { daemonAvailable, daemonProgram, parseDaemonSpec } = await import("../../targets/hvdaemon/target.ts");
+  const d = parseDaemonSpec(name);
+  if (!d) throw new UsageError(`unknown daemon target '${name}' (hv-daemon:kvp, hv-daemon:vss, hv-daemon:kvp=<program>, hv-daemon:kvp=asan)`);
+  const p = daemonProgram(d);
+  const avail = "reason" in p ? p.reason : daemonAvailable(p.path);
   if (avail !== true) throw new Failure(`${name}: the real daemon cannot be bridged here: ${avail}`, 2);
+  return { service: d.service, program: "path" in p ? p.path : undefined };
+}
+
+/** hv-daemon:kvp|vss[=<program>]: an async campaign against the real daemon (sim/targets/hvdaemon/fuzz.ts). */
+async function fuzzDaemon(name: string, opts: FuzzOpts, jsonOut: Output | undefined, c: { seed: number; shard: { index: number; count: number }; time: number | undefined; runs: number }): Promise<void> {
+  const { service, program } = await daemonTarget(name);
   const { runDaemonCampaign } = await import("../../targets/hvdaemon/fuzz.ts");
   const start = performance.now();
   let stop = false;
@@ -112,6 +122,7 @@ async function fuzzDaemon(name: string, opts: FuzzOpts, jsonOut: Output | undefi
     deadline: c.time === undefined ? Infinity : start + c.time * 1000,
     shard: c.shard,
     timeoutMs: int(opts.timeout, "--timeout", 1)!,
+    ...(program ? { program } : {}),
     shouldStop: () => stop,
     onFinding: (f) => {
       const where = opts.corpus
@@ -119,6 +130,7 @@ async function fuzzDaemon(name: string, opts: FuzzOpts, jsonOut: Output | undefi
         : undefined;
       if (where) saved.push(where);
       say(jsonOut, `finding: ${f.verdict.kind}: ${f.verdict.message} (run ${f.run}; minimized to ${f.minimized.filter((x) => x !== 0).length} non-zero bytes)${where ? ` saved ${where}` : ""}\n`);
+      if (f.report) say(jsonOut, f.report.map((l) => `    ${l}\n`).join(""));
     },
   }).finally(() => process.removeListener("SIGINT", onSig));
   const secs = (performance.now() - start) / 1000;
@@ -129,7 +141,7 @@ async function fuzzDaemon(name: string, opts: FuzzOpts, jsonOut: Output | undefi
     execs: r.execs,
     restarts: r.restarts,
     seconds: Number(secs.toFixed(3)),
-    findings: r.findings.map((f) => ({ kind: f.verdict.kind, message: f.verdict.message, run: f.run, nonZeroBytes: f.minimized.filter((x) => x !== 0).length })),
+    findings: r.findings.map((f) => ({ kind: f.verdict.kind, message: f.verdict.message, run: f.run, nonZeroBytes: f.minimized.filter((x) => x !== 0).length, ...(f.report ? { report: f.report } : {}) })),
     saved,
     interrupted: stop,
   };
@@ -185,13 +197,9 @@ function saveFinding(dir: string, f: Finding, gen: GeneratorParams = {}): string
 }
 
 async function replayDaemon(name: string, input: Uint8Array, opts: FuzzOpts): Promise<void> {
-  const service = name.slice("hv-daemon:".length);
-  if (service !== "kvp" && service !== "vss") throw new UsageError(`unknown daemon target '${name}' (hv-daemon:kvp, hv-daemon:vss)`);
-  const { daemonAvailable } = await import("../../targets/hvdaemon/target.ts");
-  const avail = daemonAvailable();
-  if (avail !== true) throw new Failure(`${name}: the real daemon cannot be bridged here: ${avail}`, 2);
+  const { service, program } = await daemonTarget(name);
   const { DaemonFuzzer } = await import("../../targets/hvdaemon/fuzz.ts");
-  const f = new DaemonFuzzer(service, int(opts.timeout, "--timeout", 1)!);
+  const f = new DaemonFuzzer(service, int(opts.timeout, "--timeout", 1)!, program);
   try {
     const v = await f.execute(input);
     if (v) {
@@ -241,7 +249,7 @@ async function replay(file: string, opts: FuzzOpts, targetArg: string | undefine
 export function register(program: Command): void {
   program
     .command("fuzz")
-    .argument("[target...]", "in-process decoder name (see --list), exec:<command> (the words after exec: are its arguments), or hv-daemon:kvp|vss")
+    .argument("[target...]", "in-process decoder name (see --list), exec:<command> (the words after exec: are its arguments), or hv-daemon:kvp|vss[=<program>|=asan]")
     .description("Fuzz a message parser: structure-aware inputs from the wire declarations, then mutations (lying lengths, counts past limits, truncation, bit flips, boundary values, unterminated and broken UTF-16 strings) and plain random bytes. Failing inputs are shrunk, saved and replayable.")
     .option("--runs <n>", "number of inputs (default 100000 unless --time is given)")
     .option("--time <seconds>", "run for this long instead of a fixed number of inputs")
@@ -271,7 +279,12 @@ Examples:
 An exec: command is everything after exec: ('@@' is where the input file goes; without it the
 input is on stdin); quote it when the command has options of its own, e.g. 'exec:./p -x @@'. A finding saved in --corpus is replayed by
 its file alone: hvsim fuzz --replay fuzz-out/<target>/<kind>-<sha1>.bin (the .json beside it
-names target, seed and run).`,
+names target, seed and run).
+
+hv-daemon:kvp|vss sends malformed kernel-to-daemon messages to Debian's daemon through the device
+bridge; hv-daemon:kvp=<program> to any daemon binary speaking that protocol, and
+hv-daemon:kvp=asan to the daemons scripts/build-hv-daemons.sh built with ASan+UBSan, where a
+sanitizer report is a finding (printed with the report's first lines).`,
     )
     .action(async (targetWords: string[], opts: FuzzOpts) => {
       // `exec:./parser @@` unquoted arrives as two words: they are one command line.

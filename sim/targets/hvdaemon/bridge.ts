@@ -293,6 +293,12 @@ export interface DaemonStartOptions {
    * is copied into the run directory (so the sandbox user can execute it) and run from there.
    */
   program?: { path: string; args?: string[] };
+  /**
+   * Libraries LD_PRELOADed ahead of the shim (names as ld.so searches them, or absolute paths
+   * the sandbox user can read): the sanitizer runtime a sanitized program links, which must come
+   * first in the library list (sanitized.ts).
+   */
+  preload?: string[];
   /** Daemon binary (default DAEMON_PATHS[service]); run with -n. */
   daemonPath?: string;
   /** Default timeout of waits (waitFor, exited, start) in ms (default 10000). */
@@ -399,6 +405,7 @@ function installExitHook(): void {
 }
 
 let availability: Availability | undefined;
+let toolsAvailability: Availability | undefined;
 
 // ---------------------------------------------------------------------------------------------
 // The bridge
@@ -414,6 +421,15 @@ export class DaemonBridge {
     return availability;
   }
 
+  /**
+   * Whether the bridge itself works here (Linux, a C compiler for the native parts, a working
+   * sandbox), whatever daemon binary it is to run: for hv-daemon:<service>=<program>. Cached.
+   */
+  static toolsAvailable(): Availability {
+    toolsAvailability ??= DaemonBridge.probeTools();
+    return toolsAvailability;
+  }
+
   private static probe(): Availability {
     if (process.platform !== "linux") return { ok: false, reason: `not Linux (${process.platform})` };
     for (const path of Object.values(DAEMON_PATHS)) {
@@ -423,6 +439,11 @@ export class DaemonBridge {
         return { ok: false, reason: `${path} not found: install Debian's hyperv-daemons` };
       }
     }
+    return DaemonBridge.toolsAvailable();
+  }
+
+  private static probeTools(): Availability {
+    if (process.platform !== "linux") return { ok: false, reason: `not Linux (${process.platform})` };
     let tools: HvDaemonTools;
     try {
       tools = buildHvDaemonTools();
@@ -619,7 +640,7 @@ export class DaemonBridge {
   /** Builds the tools if needed, starts the relay and the sandboxed daemon. */
   async start(opts: DaemonStartOptions): Promise<void> {
     if (this.opts) throw new DaemonBridgeError("state", "already started (use restart() or a new bridge)");
-    const avail = DaemonBridge.available();
+    const avail = opts.program || opts.daemonPath ? DaemonBridge.toolsAvailable() : DaemonBridge.available();
     if (!avail.ok) throw new DaemonBridgeError("unavailable", avail.reason);
     this.opts = opts;
     this.tools = buildHvDaemonTools(opts.build);
@@ -937,7 +958,7 @@ export class DaemonBridge {
     const opts = this.opts!;
     const tools = this.tools!;
     const ids = this.sandboxIds();
-    const sandboxArgs = ["--preload", join(this.runDir!, "shim.so")];
+    const sandboxArgs = ["--preload", [...(opts.preload ?? []), join(this.runDir!, "shim.so")].join(":")];
     if (ids) sandboxArgs.push("--uid", String(ids.uid), "--gid", String(ids.gid));
     const argv = opts.program
       ? [join(this.runDir!, `program-${basename(opts.program.path)}`), ...(opts.program.args ?? [])]

@@ -7,11 +7,14 @@
 // (invariant). After a finding the daemon is restarted and registered again, so the campaign goes
 // on. Findings are shrunk by zeroing byte ranges while the same kind of finding persists (the
 // message length is fixed, so bytes are zeroed, not dropped), with a small execution budget.
+// `program` runs another daemon binary (hv-daemon:kvp=<program>, =asan for the sanitized build):
+// a sanitizer report it prints is a "sanitizer" finding, with the report's first lines.
 //
 // This adapter talks to real processes and so may use wall-clock timers (see eslint.config.js).
 import { inputFor, type FindingKind, type FuzzTarget, type GeneratedInput, type Verdict } from "../../fuzz/engine.ts";
 import { findInProcessTarget } from "../../fuzz/targets.ts";
 import { DaemonBridge, DaemonBridgeError } from "./bridge.ts";
+import { reportExcerpt, reportSummary, SANITIZER_ENV, sanitizerPreload, SanitizerWatch, type SanitizerReport } from "./sanitized.ts";
 import { bridgeIdentity } from "./target.ts";
 import { HV_IDENTITY } from "../../conform/hyperv-session.ts";
 import { K } from "../../devices/hyperv/frames.ts";
@@ -28,11 +31,17 @@ export interface DaemonFinding {
   readonly verdict: Verdict;
   readonly input: Uint8Array;
   readonly minimized: Uint8Array;
+  /** A sanitizer finding: the report's first lines as printed. */
+  readonly report?: string[];
 }
 
 /** One real daemon, registered, answering messages one at a time. */
 export class DaemonFuzzer {
   private bridge: DaemonBridge | undefined;
+  private watch: SanitizerWatch | undefined;
+  private reportsSeen = 0;
+  /** The report of the last "sanitizer" verdict. */
+  lastReport: SanitizerReport | undefined;
   private readonly size: number;
   /** Inputs run, restarts done. */
   execs = 0;
@@ -41,6 +50,8 @@ export class DaemonFuzzer {
   constructor(
     readonly service: DaemonService,
     private readonly timeoutMs = 2000,
+    /** Another daemon binary (run with -n) instead of Debian's. */
+    readonly program?: string,
   ) {
     this.size = MSG_SIZE[service];
   }
@@ -60,7 +71,16 @@ export class DaemonFuzzer {
     }
     const b = new DaemonBridge();
     this.bridge = b;
-    await b.start({ service: this.service, identity: bridgeIdentity(HV_IDENTITY), mounts: [{ fsname: "/dev/sda1", dir: "/", type: "ext4", opts: "rw" }], timeoutMs: 10_000 });
+    this.watch = new SanitizerWatch(b);
+    this.reportsSeen = 0;
+    const p = this.program;
+    await b.start({
+      service: this.service,
+      identity: bridgeIdentity(HV_IDENTITY),
+      mounts: [{ fsname: "/dev/sda1", dir: "/", type: "ext4", opts: "rw" }],
+      timeoutMs: 10_000,
+      ...(p ? { program: { path: p, args: ["-n"] }, preload: sanitizerPreload(p), env: { ...SANITIZER_ENV } } : {}),
+    });
     b.onIoctl(() => 0);
     const reg = await b.waitFor("write", { what: `the ${this.service} registration write` });
     if (reg.data.length !== this.size || reg.data[0] !== REGISTER1[this.service]) throw new Error(`unexpected registration write of ${reg.data.length} bytes, op ${reg.data[0]}`);
@@ -79,16 +99,29 @@ export class DaemonFuzzer {
     return b;
   }
 
+  /** A sanitizer report printed since the last verdict, as a "sanitizer" verdict. */
+  private sanitizerVerdict(msg: Uint8Array): Verdict | undefined {
+    const reports = this.watch?.reports ?? [];
+    const r = reports[this.reportsSeen];
+    this.reportsSeen = reports.length;
+    if (!r) return undefined;
+    this.lastReport = r;
+    return { kind: "sanitizer", message: `${reportSummary(r)} on op ${msg[0]} pool ${msg[1]}` };
+  }
+
   /** Delivers one message (padded or cut to the kernel's message size); the verdict. */
   async execute(input: Uint8Array): Promise<Verdict | undefined> {
     const b = await this.ready();
     this.execs++;
+    this.lastReport = undefined;
     const msg = new Uint8Array(this.size);
     msg.set(input.subarray(0, this.size));
     b.deliver(msg);
     try {
       const w = await b.waitFor("write", { timeoutMs: this.timeoutMs, what: "the daemon's answer" });
       w.respond(w.data.length);
+      const san = this.sanitizerVerdict(msg);
+      if (san) return san;
       if (w.data.length !== this.size) return { kind: "invariant", message: `answered with a ${w.data.length}-byte write (expected ${this.size})` };
       return undefined;
     } catch (e) {
@@ -96,6 +129,10 @@ export class DaemonFuzzer {
       const last = b.syslog.at(-1)?.message ?? "";
       if (e.kind === "exited") {
         const x = await b.exited(1000).catch(() => undefined);
+        // stderr is read independently of the exit: give the report's last lines a moment.
+        for (let i = 0; i < 20 && this.watch?.reports.some((r) => !r.complete); i++) await new Promise((r) => setTimeout(r, 25));
+        const san = this.sanitizerVerdict(msg);
+        if (san) return san;
         const kind: FindingKind = x?.signal ? "signal" : "crash";
         return { kind, message: `hv_${this.service}_daemon exited (code ${x?.code ?? "?"}, signal ${x?.signal ?? "none"}) on op ${msg[0]} pool ${msg[1]}; last syslog: ${last}` };
       }
@@ -145,8 +182,8 @@ export interface DaemonCampaignOptions {
 }
 
 /** Runs a campaign; findings with the same kind and message are reported once. */
-export async function runDaemonCampaign(service: DaemonService, o: DaemonCampaignOptions): Promise<{ execs: number; restarts: number; findings: DaemonFinding[] }> {
-  const fz = new DaemonFuzzer(service, o.timeoutMs);
+export async function runDaemonCampaign(service: DaemonService, o: DaemonCampaignOptions & { program?: string }): Promise<{ execs: number; restarts: number; findings: DaemonFinding[] }> {
+  const fz = new DaemonFuzzer(service, o.timeoutMs, o.program);
   const gen = fz.generatorTarget();
   const findings: DaemonFinding[] = [];
   const seen = new Set<string>();
@@ -158,11 +195,12 @@ export async function runDaemonCampaign(service: DaemonService, o: DaemonCampaig
       const g = inputFor(gen, o.seed, run);
       const v = await fz.execute(g.bytes);
       if (!v) continue;
-      const key = `${v.kind}:${v.message.replace(/op \d+ pool \d+/, "")}`;
+      const key = `${v.kind}:${v.message.replace(/op \d+ pool \d+/, "").replace(/\bindex \d+/, "index N").replace(/size=-?\d+/, "size=N")}`;
       if (seen.has(key)) continue;
       seen.add(key);
+      const report = fz.lastReport ? reportExcerpt(fz.lastReport) : undefined;
       const minimized = await fz.minimize(g.bytes, v.kind);
-      const f: DaemonFinding = { run, mode: g.mode, verdict: v, input: g.bytes, minimized };
+      const f: DaemonFinding = { run, mode: g.mode, verdict: v, input: g.bytes, minimized, ...(report ? { report } : {}) };
       findings.push(f);
       o.onFinding?.(f);
     }

@@ -11,13 +11,31 @@
 // daemon that is merely slow on the wall clock never meets a virtual timeout. Waits are bounded on
 // the wall clock (timeoutMs, generous) and fail with what was awaited and the daemon's state.
 //
+// Other daemon binaries: `hv-daemon:kvp=<program>` / `hv-daemon:vss=<program>` run any program that
+// speaks the /dev/vmbus/hv_kvp / hv_vss protocol behind the same bridge and sandbox (with -n, as
+// the Debian daemons); `=asan` names the sanitized daemons scripts/build-hv-daemons.sh built
+// (sanitized.ts). A sanitizer report of the daemon fails the check that was running (afterCheck).
+//
 // This adapter talks to real processes and so may use wall-clock timers (see eslint.config.js).
+import { accessSync, constants as fsConstants, statSync } from "node:fs";
+import { resolve } from "node:path";
 import { registerTargetFactory } from "../../conform/runner.ts";
 import { registerDefaultCandidate } from "../../conform/targets.ts";
 import type { Capability, Target } from "../../conform/types.ts";
 import { HV_IDENTITY, HypervSessionBase, type CrashRequest, type HvAnswer, type HvIdentity, type HypervOpenOptions } from "../../conform/hyperv-session.ts";
-import type { Service } from "../../devices/hyperv/index.ts";
+import type { KvpRequest, Service, VssOpName } from "../../devices/hyperv/index.ts";
 import { DaemonBridge, DaemonBridgeError, type DaemonIdentity, type BridgeEventKind } from "./bridge.ts";
+import {
+  explainReport,
+  findSanitizedDaemons,
+  reportExcerpt,
+  reportSummary,
+  SANITIZED_SHORTHAND,
+  SANITIZER_ENV,
+  sanitizerPreload,
+  SanitizerWatch,
+  type SanitizerReport,
+} from "./sanitized.ts";
 
 const FROM = "hv-daemon";
 /** Virtual-time horizon the clock may always run to (1 ms); farther events wait for quiescence. */
@@ -39,6 +57,8 @@ export function bridgeIdentity(id: HvIdentity): DaemonIdentity {
 export interface RealSessionOptions extends HypervOpenOptions {
   /** Wall-clock limit of one wait, ms (default 20000). */
   timeoutMs?: number;
+  /** Run this daemon binary (with -n) instead of Debian's /usr/sbin one. */
+  program?: string;
 }
 
 /** A Hyper-V session with the real daemon behind hvsim's kernel model. */
@@ -57,6 +77,11 @@ export class RealHypervSession extends HypervSessionBase {
   private wake: (() => void) | undefined;
   /** Anomalies of the bridging itself (a read the kernel model disagrees with...). */
   readonly anomalies: string[] = [];
+  /** Sanitizer reports the daemon printed (a sanitized build: hv-daemon:kvp=asan). */
+  readonly sanitizer = new SanitizerWatch(this.bridge);
+  /** The request the host has out while the daemon works (for explainReport). */
+  private inFlight: KvpRequest | undefined;
+  private readonly reportRequests = new Map<SanitizerReport, KvpRequest | undefined>();
 
   constructor(service: Service, o: RealSessionOptions, seed = 0) {
     super(service, o, {}, seed);
@@ -116,6 +141,10 @@ export class RealHypervSession extends HypervSessionBase {
       this.poke();
     });
     for (const k of ["exit", "dropped", "syslog", "output"] as const) b.on(k, () => this.poke());
+    this.sanitizer.onReport = (r) => {
+      this.reportRequests.set(r, this.inFlight);
+      r.during = this.inFlight ? JSON.stringify(this.inFlight) : undefined;
+    };
   }
 
   async start(o: RealSessionOptions): Promise<void> {
@@ -124,7 +153,28 @@ export class RealHypervSession extends HypervSessionBase {
       identity: bridgeIdentity(o.identity ?? HV_IDENTITY),
       mounts: (o.mounts ?? []).map((m) => ({ ...m })),
       timeoutMs: this.timeoutMs,
+      ...(o.program ? { program: { path: o.program, args: ["-n"] }, preload: sanitizerPreload(o.program), env: { ...SANITIZER_ENV } } : {}),
     });
+  }
+
+  /** Sanitizer reports so far, each with the daemon deviation that explains it (or none). */
+  sanitizerReports(): SanitizerReport[] {
+    for (const r of this.sanitizer.reports) r.explainedBy ??= explainReport(r, this.reportRequests.get(r));
+    return this.sanitizer.reports;
+  }
+
+  override async kvp(req: KvpRequest): Promise<HvAnswer> {
+    this.inFlight = req;
+    try {
+      return await super.kvp(req);
+    } finally {
+      this.inFlight = undefined;
+    }
+  }
+
+  override async vss(op: VssOpName): Promise<HvAnswer> {
+    this.inFlight = undefined;
+    return super.vss(op);
   }
 
   private poke(): void {
@@ -168,6 +218,8 @@ export class RealHypervSession extends HypervSessionBase {
     for (;;) {
       this.pump();
       if (this.bridge.handlerErrors.length) throw new Error(`bridge handler failed: ${this.bridge.handlerErrors[0]!.message}`);
+      const bad = this.sanitizer.reports.length ? this.sanitizerReports().find((r) => r.complete && !r.explainedBy) : undefined;
+      if (bad) throw new Error(`hv-daemon:${this.service}: ${reportSummary(bad)}\n  ${reportExcerpt(bad).join("\n  ")}`);
       if (done()) return;
       const next = clock.nextAt;
       if (next !== undefined && (next - this.bench.now <= NEAR_NS || this.quiescent())) {
@@ -209,6 +261,7 @@ export class RealHypervSession extends HypervSessionBase {
   }
 
   async crashDuring(req: CrashRequest): Promise<HvAnswer> {
+    this.inFlight = "kvp" in req ? req.kvp : undefined;
     this.killOnRead = true;
     const a = await this.answerOf(this.send(req), "a request the daemon dies on");
     await this.bridge.exited(this.timeoutMs);
@@ -238,30 +291,116 @@ export async function openRealHyperv(service: Service, o: RealSessionOptions, se
   return s;
 }
 
-export function daemonAvailable(): true | string {
-  const a = DaemonBridge.available();
+/**
+ * Whether the daemon can be bridged here: Debian's packaged daemons (no `program`), or the bridge
+ * tools plus `program` being an executable file.
+ */
+export function daemonAvailable(program?: string): true | string {
+  if (program === undefined) {
+    const a = DaemonBridge.available();
+    return a.ok ? true : a.reason;
+  }
+  try {
+    if (!statSync(program).isFile()) return `${program} is not a file`;
+    accessSync(program, fsConstants.X_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? `${program} not found` : code === "EACCES" ? `${program} is not executable` : `${program}: ${(e as Error).message}`;
+  }
+  const a = DaemonBridge.toolsAvailable();
   return a.ok ? true : a.reason;
 }
 
-export function hvDaemonTarget(service: Service, seed = 0): Target {
+/** A parsed `hv-daemon:<service>[=<program>|=asan]` target name. */
+export interface DaemonSpec {
+  readonly service: Service;
+  /** undefined: Debian's packaged daemon; "asan": the sanitized build; else a path as given. */
+  readonly program?: string;
+}
+
+/** Parses a hv-daemon target name; undefined when `spec` is not one. */
+export function parseDaemonSpec(spec: string): DaemonSpec | undefined {
+  const m = /^hv-daemon:(kvp|vss)(?:=(.*))?$/s.exec(spec);
+  if (!m) return undefined;
+  const service = m[1] as Service;
+  return m[2] === undefined ? { service } : { service, program: m[2] };
+}
+
+/** The program a spec runs, or why there is none: resolves `asan` and relative paths. */
+export function daemonProgram(d: DaemonSpec, cwd = process.cwd()): { path: string | undefined } | { reason: string } {
+  if (d.program === undefined) return { path: undefined };
+  if (d.program === "") return { reason: `no program after '=' (hv-daemon:${d.service}=<program> or hv-daemon:${d.service}=${SANITIZED_SHORTHAND})` };
+  if (d.program === SANITIZED_SHORTHAND) {
+    const found = findSanitizedDaemons();
+    return "reason" in found ? { reason: found.reason } : { path: found[d.service] };
+  }
+  return { path: resolve(cwd, d.program) };
+}
+
+/** Reports of the sessions a target opened, for the runner's afterCheck. */
+function collectReports(sessions: RealHypervSession[]): { failures: string[]; notes: string[] } {
+  const failures: string[] = [];
+  // Explained reports, once per deviation and kind of report (the index in a UBSan bounds message varies).
+  const known = new Map<string, { text: string; during: string | undefined; n: number }>();
+  for (const s of sessions.splice(0)) {
+    for (const r of s.sanitizerReports()) {
+      const during = r.during ? ` during ${r.during}` : "";
+      if (r.explainedBy) {
+        const text = `${r.explainedBy}: the daemon's ${reportSummary(r)}`;
+        const key = text.replace(/\bindex \d+/, "index N");
+        const k = known.get(key);
+        if (k) k.n += 1;
+        else known.set(key, { text, during: r.during, n: 1 });
+      } else failures.push(`sanitizer report (daemon run ${r.run}${during}): ${reportSummary(r)}\n  ${reportExcerpt(r).join("\n  ")}`);
+    }
+  }
+  const notes = [...known.values()].map((k) => `${k.text} (${k.n === 1 ? "once" : `${k.n} times`}${k.during ? `, first during ${k.during}` : ""})`);
+  return { failures, notes };
+}
+
+export function hvDaemonTarget(service: Service, seed = 0, program?: string): Target {
   const caps: Capability[] = [service === "kvp" ? "kvp-daemon" : "vss-daemon"];
+  const spec: DaemonSpec = program === undefined ? { service } : { service, program };
+  const name = `hv-daemon:${service}${program === undefined ? "" : `=${program}`}`;
+  const binary = service === "kvp" ? "hv_kvp_daemon" : "hv_vss_daemon";
+  const sessions: RealHypervSession[] = [];
   return {
-    name: `hv-daemon:${service}`,
-    description: `Debian's ${service === "kvp" ? "hv_kvp_daemon" : "hv_vss_daemon"} (real process, sandboxed) behind hvsim's Hyper-V host and hv_utils kernel models`,
+    name,
+    description:
+      program === undefined
+        ? `Debian's ${binary} (real process, sandboxed) behind hvsim's Hyper-V host and hv_utils kernel models`
+        : program === SANITIZED_SHORTHAND
+          ? `${binary} built from Debian's linux-source-6.1 with ASan+UBSan (scripts/build-hv-daemons.sh), sandboxed, behind hvsim's Hyper-V host and hv_utils kernel models`
+          : `${program} (a ${service} daemon; real process, sandboxed) behind hvsim's Hyper-V host and hv_utils kernel models`,
     capabilities: new Set(caps),
     async available() {
-      return daemonAvailable();
+      const p = daemonProgram(spec);
+      if ("reason" in p) return p.reason;
+      return daemonAvailable(p.path);
     },
     async openHyperv(svc, opts) {
-      if (svc !== service) throw new Error(`hv-daemon:${service} has no ${svc} daemon`);
-      return openRealHyperv(svc, opts, seed);
+      if (svc !== service) throw new Error(`${name} has no ${svc} daemon`);
+      const p = daemonProgram(spec);
+      if ("reason" in p) throw new DaemonBridgeError("unavailable", p.reason);
+      const s = await openRealHyperv(svc, p.path === undefined ? opts : { ...opts, program: p.path }, seed);
+      sessions.push(s);
+      return s;
+    },
+    afterCheck() {
+      return collectReports(sessions);
     },
   };
 }
 
 registerTargetFactory((spec, seed) => {
-  if (spec === "hv-daemon:kvp") return hvDaemonTarget("kvp", seed);
-  if (spec === "hv-daemon:vss") return hvDaemonTarget("vss", seed);
-  return undefined;
+  const d = parseDaemonSpec(spec);
+  return d ? hvDaemonTarget(d.service, seed, d.program) : undefined;
 });
 for (const s of ["kvp", "vss"] as const) registerDefaultCandidate(async () => (daemonAvailable() === true ? `hv-daemon:${s}` : undefined));
+// The sanitized build is a default candidate once scripts/build-hv-daemons.sh has made it.
+for (const s of ["kvp", "vss"] as const) {
+  registerDefaultCandidate(async () => {
+    const found = findSanitizedDaemons();
+    return !("reason" in found) && daemonAvailable(found[s]) === true ? `hv-daemon:${s}=${SANITIZED_SHORTHAND}` : undefined;
+  });
+}
