@@ -264,4 +264,4 @@ registerTargetFactory((spec, seed) => {
   if (spec === "hv-daemon:vss") return hvDaemonTarget("vss", seed);
   return undefined;
 });
-for (const s of ["kvp", "vss"] as const) registerDefaultCandidate(async () => (daemonAvailable() === true ? `hv-daemon:${s}` : undefined));
+for (const s of ["kvp", "vss"] as const) registerDefaultCandidate(`hv-daemon:${s}`); // available() gives the reason when not usable
