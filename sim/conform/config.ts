@@ -135,7 +135,9 @@ export function parseTargetsFile(text: string, file: string, knownTarget?: (targ
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
-    return { ok: false, issues: doc.errors.map((e) => `${file}:${Math.max(1, lc.linePos(e.pos[0]).line)}: syntax error: ${e.message.split("\n")[0]}`) };
+    // An error found at the end of the text (an unclosed bracket) is reported on the last line.
+    const last = Math.max(1, text.replace(/\s+$/, "").split("\n").length);
+    return { ok: false, issues: doc.errors.map((e) => `${file}:${Math.min(last, Math.max(1, lc.linePos(e.pos[0]).line))}: syntax error: ${e.message.split("\n")[0]}`) };
   }
   const lines = new Lines(doc, lc);
   const issue = (path: Path, message: string, key?: string) => `${file}:${lines.at(path, key)}: ${pathText(path) ? `${pathText(path)}: ` : ""}${message}`;
