@@ -66,7 +66,7 @@ default candidate usable here (the others are left out; --list says why). A targ
 with --target or in a targets file that cannot start is a failure (exit 1, the reason printed
 first), never a row of skips. --machine and --lacks describe the --target targets.
 
-Capabilities (--lacks): ${CAPABILITIES.join(", ")}.
+Capabilities (--lacks): ${wrap(CAPABILITIES.join(", ") + ".", 92, "Capabilities (--lacks): ".length)}
 A check needing a capability the target lacks does not apply to it: it is counted as "not
 applicable", kept (marked) in the JSON report and left out of JUnit. "Skipped" is a check that
 applies but could not run, with the reason. A deviation is a step where the two kernel profiles
@@ -92,7 +92,7 @@ Examples:
   $ npx hvsim conform
   $ npx hvsim conform --suite pmtimer --target model --json reports/pm.json
   $ npx hvsim conform --target 'qtest:npx hvsim qtest --machine bhyve' --machine bhyve --suite pmtimer
-  $ npx hvsim conform --target 'qtest:npx hvsim qtest --machine bhyve' --machine bhyve --lacks irq --suite pmtimer
+  $ npx hvsim conform --target 'qtest:npx hvsim qtest' --lacks irq --suite pmtimer
   $ npx hvsim conform --list`,
     )
     .action(async (opts: ConformOpts) => {
@@ -202,6 +202,20 @@ Examples:
       ]);
       say(`reports: ${opts.json}, ${opts.junit}\n`);
     });
+}
+
+/** Wraps `text` at `width` columns, continuation lines indented by `indent`, the first starting there. */
+function wrap(text: string, width: number, indent: number): string {
+  const lines: string[] = [];
+  let cur = "";
+  for (const w of text.split(" ")) {
+    if (cur && indent + cur.length + 1 + w.length > width) {
+      lines.push(cur);
+      cur = w;
+    } else cur = cur ? `${cur} ${w}` : w;
+  }
+  lines.push(cur);
+  return lines.join(`\n${" ".repeat(indent)}`);
 }
 
 function fromEntry(e: TargetsFile["entries"][number], file: TargetsFile): Planned {
