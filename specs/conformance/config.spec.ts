@@ -109,7 +109,7 @@ describe.concurrent("targets file: the CLI", () => {
     const missing = await run(["conform", "--targets-file", "nowhere.yaml"], dir);
     expect(missing.code).toBe(2);
     expect(missing.err).toBe("hvsim: --targets-file nowhere.yaml: cannot read it: no such file\n");
-  }, 60_000);
+  }, 120_000);
 
   it("entries run with their env, machine, lacks and timeoutMs; ./hvsim.targets.yaml is picked up; --target selects by name", async () => {
     const dir = fresh("good");

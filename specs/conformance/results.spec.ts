@@ -171,14 +171,14 @@ describe.concurrent("hvsim conform: results a CI can trust", () => {
     expect(applicable.map((x) => x.id).sort()).toEqual(applies(QTEST_CAPS("bhyve"), ["pmtimer"]).map((c) => c.id).sort());
     for (const x of applicable) expect(x.outcome).toMatchObject({ status: "failed", detail: expect.stringMatching(/exited with code 3/) as unknown });
     expect(r.err).toMatch(new RegExp(`^${dying.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: 0 passed, ${applicable.length} failed, 0 skipped, \\d+ not applicable\\n`));
-  }, 60_000);
+  }, 120_000);
 
   it("qtest:qemu with HVSIM_QEMU_QTEST pointing nowhere: exit 1, the reason first", async () => {
     const r = await run(["conform", "--target", "qtest:qemu", "--suite", "pmtimer", "--json", join(fresh("qemu"), "c.json"), "--junit", join(tmp, "qemu.xml")], { env: { HVSIM_QEMU_QTEST: "/nonexistent" } });
     expect(r.code).toBe(1);
     expect(r.err.split("\n")[0]).toBe("hvsim: target qtest:qemu cannot start: HVSIM_QEMU_QTEST=/nonexistent is not an executable file");
     expect(r.out).not.toMatch(/skipped \d+ \(/);
-  }, 60_000);
+  }, 120_000);
 
   it("reports default to reports/ in the current directory; `hvsim report` reads them there", async () => {
     const dir = fresh("cwd");
@@ -210,7 +210,7 @@ describe.concurrent("hvsim conform: results a CI can trust", () => {
       expect(r.err).not.toMatch(/cannot start/);
       expect(r.out).toBe("");
     }
-  }, 60_000);
+  }, 120_000);
 
   it("--lacks and --machine are checked: unknown capability, and without a --target", async () => {
     const bad = await run(["conform", "--target", "model", "--lacks", "irqs"]);
@@ -219,7 +219,7 @@ describe.concurrent("hvsim conform: results a CI can trust", () => {
     const alone = await run(["conform", "--lacks", "irq", "--list"]);
     expect(alone.code).toBe(2);
     expect(alone.err).toMatch(/--machine and --lacks describe targets named with --target/);
-  }, 60_000);
+  }, 120_000);
 
   it("--list names every default candidate and why one is left out", async () => {
     const r = await run(["conform", "--list"], { env: { HVSIM_QEMU_QTEST: "/nonexistent" } });
@@ -230,6 +230,6 @@ describe.concurrent("hvsim conform: results a CI can trust", () => {
     expect(block).toContain("  qtest:qemu  (default candidate): left out: HVSIM_QEMU_QTEST=/nonexistent is not an executable file");
     const d = daemonAvailable();
     for (const s of ["kvp", "vss"]) expect(block).toContain(`  hv-daemon:${s}  (default candidate): ${d === true ? "found, used" : `left out: ${d}`}`);
-  }, 60_000);
+  }, 120_000);
 });
 
