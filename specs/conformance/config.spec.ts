@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseTargetsFile } from "../../sim/conform/config.ts";
+import { loadTargetsFile, parseTargetsFile } from "../../sim/conform/config.ts";
 import type { ConformReport } from "../../sim/conform/runner.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -94,6 +94,16 @@ describe("targets file: problems as file:line", () => {
     expect(issues(text, "t.json")).toEqual(["t.json:7: targets[1].machine: expected one of q35, bhyve, acpi"]);
     const ok = parseTargetsFile('{"targets": [{"name": "a", "target": "qtest:x", "machine": "acpi", "lacks": ["irq"], "env": {"A": "1"}, "timeoutMs": 5}]}', "t.json");
     expect(ok).toEqual({ ok: true, value: { file: "t.json", entries: [{ name: "a", target: "qtest:x", machine: "acpi", lacks: ["irq"], env: { A: "1" }, timeoutMs: 5, line: 1, targetLine: 1 }] } });
+  });
+});
+
+describe("targets file: reading", () => {
+  it("a missing file or a directory is one issue, marked unreadable", () => {
+    expect(loadTargetsFile(join(tmp, "none.yaml"))).toEqual({ ok: false, unreadable: true, issues: [`--targets-file ${join(tmp, "none.yaml")}: cannot read it: no such file`] });
+    expect(loadTargetsFile(tmp)).toEqual({ ok: false, unreadable: true, issues: [`--targets-file ${tmp}: cannot read it: is a directory`] });
+    const f = join(tmp, "ok.yaml");
+    writeFileSync(f, "targets:\n  - name: a\n    target: model\n");
+    expect(loadTargetsFile(f)).toMatchObject({ ok: true, value: { file: f, entries: [{ name: "a", target: "model", line: 2, targetLine: 3 }] } });
   });
 });
 

@@ -17,9 +17,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadChecks, type ConformReport } from "../../sim/conform/runner.ts";
-import { CAPABILITIES, type Capability } from "../../sim/conform/types.ts";
+import { anyFailure, counts, loadChecks, makeTarget, runConformance, type ConformReport } from "../../sim/conform/runner.ts";
+import { junitSuiteName, junitXml, summaryText } from "../../sim/conform/report.ts";
+import { defaultCandidates, defaultTargetNames } from "../../sim/conform/targets.ts";
+import { CAPABILITIES, type Capability, type Check, type Target } from "../../sim/conform/types.ts";
 import { daemonAvailable } from "../../sim/targets/hvdaemon/target.ts";
+import "../../sim/targets/index.ts";
 import { childrenNamed, parseXml, type XmlElement } from "./junit-xml.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -233,3 +236,53 @@ describe.concurrent("hvsim conform: results a CI can trust", () => {
   }, 120_000);
 });
 
+
+describe("in process: runner, targets and reports", () => {
+  it("makeTarget with lacks: the capabilities go, the target's own methods stay", async () => {
+    const full = makeTarget("model", 1)!;
+    const t = makeTarget("model", 1, { lacks: ["irq", "fwcfg"] })!;
+    expect([...full.capabilities].filter((c) => !t.capabilities.has(c)).sort()).toEqual(["fwcfg", "irq"]);
+    expect(t.name).toBe("model");
+    expect(await t.available()).toBe(true);
+    const s = await t.openQtest!("q35");
+    expect(await s.command("inl 0x608")).toMatch(/^OK 0x[0-9a-f]+$/);
+    await s.close();
+  });
+
+  it("a required target that cannot start is one error and no results; a default candidate's are skips with the reason", async () => {
+    const gone: Target = { name: "gone", description: "d", capabilities: new Set(["portio"]), available: () => Promise.resolve("not installed") };
+    const c: Check = { id: "x/y", suite: "x", title: "t", needs: ["portio"], run: () => Promise.resolve({ status: "passed" }) };
+    const r = await runConformance([{ target: gone, required: true, label: "mine" }, gone], [c], { seed: 1 });
+    const [req, cand] = r.targets;
+    expect(req).toMatchObject({ target: "mine", spec: "gone", startError: "not installed", results: [] });
+    expect(counts(req!)).toEqual({ passed: 0, failed: 0, skipped: 0, notApplicable: 0, errors: 1, deviations: 0 });
+    expect(cand!.results.map((x) => x.outcome)).toEqual([{ status: "skipped", detail: "target unavailable: not installed" }]);
+    expect(anyFailure(r)).toBe(true);
+    expect(anyFailure({ seed: 1, targets: [cand!] })).toBe(false);
+    expect(summaryText(r)).toMatch(/^mine: could not start: not installed\ngone: 0 passed, 0 failed, 1 skipped, 0 not applicable\n {2}\(target unavailable: not installed\)\n$/);
+    const x = parseXml(junitXml(r));
+    expect(childrenNamed(x, "testsuite").map((s) => [attr(s, "name"), attr(s, "errors"), attr(s, "tests")])).toEqual([
+      ["mine", "1", "1"],
+      ["gone", "0", "1"],
+    ]);
+  });
+
+  it("JUnit suite names: no spaces or slashes, unique; XML-illegal control characters escaped", () => {
+    expect(junitSuiteName("qtest:node /a b/bin.mjs qtest --machine bhyve")).toBe("qtest:node_a_b_bin.mjs_qtest_--machine_bhyve");
+    expect(junitSuiteName("///")).toBe("target");
+    const t = (target: string) => ({ target, description: "a\u0001b", results: [] });
+    const x = parseXml(junitXml({ seed: 1, targets: [t("a b"), t("a/b")] }));
+    expect(childrenNamed(x, "testsuite").map((s) => attr(s, "name"))).toEqual(["a_b", "a_b-2"]);
+    expect(props(childrenNamed(x, "testsuite")[0]!).description).toBe("a\\x01b");
+  });
+
+  it("default candidates: each with whether it is usable here and why not", async () => {
+    const all = await defaultCandidates(1);
+    expect(all[0]).toMatchObject({ name: "model", available: true });
+    for (const c of all) {
+      expect(c.target, c.name).toBeDefined();
+      expect(c.available).toEqual(await c.target!.available());
+    }
+    expect(await defaultTargetNames()).toEqual(all.filter((c) => c.available === true).map((c) => c.name));
+  });
+});
