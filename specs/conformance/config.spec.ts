@@ -97,6 +97,25 @@ describe("targets file: problems as file:line", () => {
   });
 });
 
+describe("README", () => {
+  it("its targets file example is a valid targets file; its conformance job is YAML naming every real target", async () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    const example = blocks.find((b) => b.startsWith("targets:"))!;
+    const { makeTarget } = await import("../../sim/conform/runner.ts");
+    await import("../../sim/targets/index.ts");
+    expect(parseTargetsFile(example, "README.md", (t) => (makeTarget(t, 0) ? undefined : `unknown target ${t}`))).toMatchObject({ ok: true });
+    const job = blocks.find((b) => b.startsWith("  conform:"))!;
+    const { parse } = await import("yaml");
+    const steps = (parse(`jobs:\n${job}`) as { jobs: { conform: { steps: { run?: string; uses?: string }[] } } }).jobs.conform.steps;
+    const conform = steps.find((st) => st.run?.includes("hvsim conform"))!.run!;
+    for (const t of ["qtest:qemu", "hv-daemon:kvp", "hv-daemon:vss"]) expect(conform).toContain(`--target ${t}`);
+    expect(conform).toContain("--junit reports/conform.junit.xml");
+    expect(steps.some((st) => st.uses?.startsWith("actions/upload-artifact@"))).toBe(true);
+    expect(steps.some((st) => st.uses?.startsWith("actions/cache@"))).toBe(true);
+  });
+});
+
 describe("targets file: reading", () => {
   it("a missing file or a directory is one issue, marked unreadable", () => {
     expect(loadTargetsFile(join(tmp, "none.yaml"))).toEqual({ ok: false, unreadable: true, issues: [`--targets-file ${join(tmp, "none.yaml")}: cannot read it: no such file`] });
