@@ -22,6 +22,14 @@ export type Capability =
   | "vmm" // a bhyve vmm control device (/dev/vmmctl and per-VM nodes; only the model here)
   | "model"; // in-process access to the reference model itself
 
+/**
+ * Every capability name, for validating what a user declares (`--lacks`, a targets file). Kept
+ * next to the union by the compile-time check below: a capability added to one must be added here.
+ */
+export const CAPABILITIES = ["clock", "portio", "memory", "irq", "fwcfg", "machine:q35", "machine:bhyve", "machine:acpi", "machine:acpi24", "kvp-daemon", "vss-daemon", "vmgenid-control", "vmm", "model"] as const satisfies readonly Capability[];
+type MissingCapability = Exclude<Capability, (typeof CAPABILITIES)[number]>;
+export const CAPABILITIES_COMPLETE: [MissingCapability] extends [never] ? true : MissingCapability = true;
+
 /** The machines a qtest target can implement (hvsim's machine names in sim/machine/machines.ts). */
 export type QtestMachine = "q35" | "bhyve" | "acpi" | "acpi24";
 
@@ -34,10 +42,21 @@ export interface QtestSession {
   close(): Promise<void>;
 }
 
-/** What the user declares about a target beyond its name (command line, or a target config file). */
+export const QTEST_MACHINES = ["q35", "bhyve", "acpi", "acpi24"] as const satisfies readonly QtestMachine[];
+
+/** What the user declares about a target beyond its name (command line, or a targets file). */
 export interface TargetOptions {
   /** The machine a qtest program implements (q35 unless declared). */
   readonly machine?: QtestMachine;
+  /**
+   * Capabilities the implementation lacks although its kind of target has them (a PM timer without
+   * IRQ interception): makeTarget removes them, so the checks needing them are not applicable.
+   */
+  readonly lacks?: readonly Capability[];
+  /** Extra environment for the programs the target starts (over hvsim's own). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Wall-clock limit of one reply from the target, ms (qtest: per command). */
+  readonly timeoutMs?: number;
 }
 
 export interface Target {

@@ -257,7 +257,7 @@ describe.concurrent("options mean one thing", () => {
   it("conform explains 'deviation' once and says no 'this script'", async () => {
     const r = await run(["conform", "--target", "model", "--json", join(fresh("dev"), "c.json"), "--junit", join(tmp, "dev.xml")]);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/model: \d+ passed, 0 failed, \d+ skipped, \d+ deviations\n/);
+    expect(r.out).toMatch(/model: \d+ passed, 0 failed, \d+ skipped, 0 not applicable, \d+ deviations\n/);
     expect(r.out.match(/\(a deviation is /g)).toHaveLength(1);
     expect(r.out).not.toMatch(/this script/);
   }, 60_000);
@@ -298,7 +298,7 @@ describe("output policy (in process)", () => {
   it("summaryText: 1 deviation, not 1 deviations", () => {
     const report = { seed: 1, targets: [{ target: "t", results: [{ id: "x/y", suite: "x", title: "y", outcome: { status: "passed", deviations: ["d"] } }] }] } as unknown as ConformReport;
     const s = summaryText(report);
-    expect(s).toMatch(/^t: 1 passed, 0 failed, 0 skipped, 1 deviation\n/);
+    expect(s).toMatch(/^t: 1 passed, 0 failed, 0 skipped, 0 not applicable, 1 deviation\n/);
     expect(s).toMatch(/\(a deviation is /);
   });
 });

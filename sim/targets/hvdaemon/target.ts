@@ -396,11 +396,7 @@ registerTargetFactory((spec, seed) => {
   const d = parseDaemonSpec(spec);
   return d ? hvDaemonTarget(d.service, seed, d.program) : undefined;
 });
-for (const s of ["kvp", "vss"] as const) registerDefaultCandidate(async () => (daemonAvailable() === true ? `hv-daemon:${s}` : undefined));
-// The sanitized build is a default candidate once scripts/build-hv-daemons.sh has made it.
-for (const s of ["kvp", "vss"] as const) {
-  registerDefaultCandidate(async () => {
-    const found = findSanitizedDaemons();
-    return !("reason" in found) && daemonAvailable(found[s]) === true ? `hv-daemon:${s}=${SANITIZED_SHORTHAND}` : undefined;
-  });
-}
+// Default candidates by name: available() gives the reason one is left out (--list shows it). The
+// sanitized build is one once scripts/build-hv-daemons.sh has made it.
+for (const s of ["kvp", "vss"] as const) registerDefaultCandidate(`hv-daemon:${s}`);
+for (const s of ["kvp", "vss"] as const) registerDefaultCandidate(`hv-daemon:${s}=${SANITIZED_SHORTHAND}`);

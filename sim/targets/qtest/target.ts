@@ -80,10 +80,13 @@ export function resolveProgram(program: string, env: NodeJS.ProcessEnv = process
   return undefined;
 }
 
-/** Turns what follows `qtest:` into program + arguments, or the reason it cannot run here. */
-export function resolveQtestCommand(command: string): { argv: string[] } | { reason: string } {
+/**
+ * Turns what follows `qtest:` into program + arguments, or the reason it cannot run here. `env` is
+ * the environment the program will get: its PATH finds a bare name, its HVSIM_QEMU_QTEST the QEMU.
+ */
+export function resolveQtestCommand(command: string, env: NodeJS.ProcessEnv = process.env): { argv: string[] } | { reason: string } {
   if (command.trim() === QEMU_SHORTHAND) {
-    const found = findQtestQemu();
+    const found = findQtestQemu({ env });
     // The model's q35 carries a vmgenid device (guid=auto, QEMU's default): so does this QEMU.
     return "path" in found ? { argv: [found.path, ...Q35_QTEST_ARGS, "-device", "vmgenid"] } : { reason: found.reason };
   }
@@ -94,7 +97,7 @@ export function resolveQtestCommand(command: string): { argv: string[] } | { rea
     return { reason: (e as Error).message };
   }
   if (argv.length === 0) return { reason: "qtest: needs a command, e.g. qtest:qemu or qtest:/path/qemu-system-x86_64 -machine q35 -accel qtest -qtest stdio" };
-  const program = resolveProgram(argv[0]!);
+  const program = resolveProgram(argv[0]!, env);
   if (!program) return { reason: `${argv[0]} is not an executable program here` };
   return { argv: [program, ...argv.slice(1)] };
 }
@@ -104,6 +107,8 @@ export interface QtestTargetOptions {
   machine?: QtestMachine;
   /** Per-command timeout in ms (default 30000: a loaded machine starting QEMU). */
   timeoutMs?: number;
+  /** Extra environment for the program, over hvsim's own. */
+  env?: Readonly<Record<string, string>>;
 }
 
 export function qtestTarget(command: string, options: QtestTargetOptions = {}): Target {
@@ -111,9 +116,10 @@ export function qtestTarget(command: string, options: QtestTargetOptions = {}): 
   const isQemu = command.trim() === QEMU_SHORTHAND;
   // fw_cfg (and the vmgenid files behind it) exist on the q35 machine only.
   const caps: Capability[] = ["clock", "portio", "memory", "irq", ...(machine === "q35" ? (["fwcfg"] as const) : []), `machine:${machine}`, ...(isQemu ? (["vmgenid-control"] as const) : [])];
+  const env: NodeJS.ProcessEnv = options.env ? { ...process.env, ...options.env } : process.env;
   let resolved: { argv: string[] } | { reason: string } | undefined;
   const resolve = () =>
-    (resolved ??= isQemu && machine !== "q35" ? { reason: `qtest:${QEMU_SHORTHAND} is QEMU's q35 machine; it cannot be declared as ${machine}` } : resolveQtestCommand(command));
+    (resolved ??= isQemu && machine !== "q35" ? { reason: `qtest:${QEMU_SHORTHAND} is QEMU's q35 machine; it cannot be declared as ${machine}` } : resolveQtestCommand(command, env));
   const argvFor = (m: QtestMachine): string[] => {
     if (m !== machine) throw new Error(`qtest:${command} implements the ${machine} machine, not ${m}`);
     const r = resolve();
@@ -130,7 +136,7 @@ export function qtestTarget(command: string, options: QtestTargetOptions = {}): 
     },
     async openQtest(m): Promise<QtestSession> {
       const argv = argvFor(m);
-      const client = QtestClient.spawn(argv[0]!, argv.slice(1), { timeoutMs: options.timeoutMs ?? 30_000, closeGraceMs: 500 });
+      const client = QtestClient.spawn(argv[0]!, argv.slice(1), { env, timeoutMs: options.timeoutMs ?? 30_000, closeGraceMs: 500 });
       return {
         command: (line) => client.command(line),
         takeIrqLines: () => client.takeIrqEvents().map((e) => e.raw),
