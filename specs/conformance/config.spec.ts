@@ -184,7 +184,7 @@ describe.concurrent("targets file: the CLI", () => {
     expect((JSON.parse(readFileSync(join(dir, "one.json"), "utf8")) as ConformReport).targets.map((t) => t.target)).toEqual(["with-env"]);
     const unknown = await run(["conform", "--target", "with_env"], dir);
     expect(unknown.code).toBe(2);
-    expect(unknown.err).toMatch(/^hvsim: unknown target 'with_env' \(model, qtest:<command>, hv-daemon:kvp, hv-daemon:vss, or an entry of hvsim.targets.yaml: with-env, without-env, silent\)\n/);
+    expect(unknown.err).toMatch(/^hvsim: unknown target 'with_env' \(model, qtest:<command>, hv-daemon:kvp\|vss\[=<program>\|=asan\], or an entry of hvsim.targets.yaml: with-env, without-env, silent\)\n/);
     const list = await run(["conform", "--list"], dir);
     expect(list.out).toMatch(/\ntargets \(hvsim.targets.yaml\):\n {2}with-env = qtest:sh -c [^\n]* \(hvsim.targets.yaml:2; machine bhyve; lacks irq\): ready\n/);
     expect(existsSync(join(dir, "reports"))).toBe(false);
