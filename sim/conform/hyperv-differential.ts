@@ -10,7 +10,7 @@
 // better daemon that agrees with the model there simply produces no deviation.
 import { Rng } from "../clock/rng.ts";
 import type { KvpRequest, VssOpName } from "../devices/hyperv/index.ts";
-import type { HvAnswer, HypervOpenOptions, HypervSession } from "./hyperv-session.ts";
+import type { CrashPoint, HvAnswer, HypervOpenOptions, HypervSession } from "./hyperv-session.ts";
 import type { Target } from "./types.ts";
 
 export interface DaemonDeviation {
@@ -45,8 +45,12 @@ export const DAEMON_DEVIATION_NAMES: readonly string[] = DAEMON_DEVIATIONS.map((
 export type DiffOp =
   | { kvp: KvpRequest; deviation?: string }
   | { vss: VssOpName }
-  /** The daemon is killed once it has read the request, then started again (one op, so a shrink keeps them together). */
-  | { crash: { kvp: KvpRequest } | { vss: VssOpName } };
+  /**
+   * The daemon is killed during the request at `point` (CrashPoint: right after its read, or in
+   * the write of its answer after applying it; default before-apply), then started again (one op,
+   * so a shrink keeps them together).
+   */
+  | { crash: { kvp: KvpRequest } | { vss: VssOpName }; point?: CrashPoint };
 
 const KEYS = ["a", "b", "hvsim-key", "ü", "ωmega", "✓", "𝄞", ""];
 const VALUES: (string | { u32: number } | { u64: bigint })[] = ["", "v", "value", "ωmega ✓", "𝄞𝄞", { u32: 0 }, { u32: 4294967295 }];
@@ -101,7 +105,14 @@ export function generateOps(service: "kvp" | "vss", seed: number, n: number): Di
   for (let i = 0; i < n; i++) {
     const roll = r.int(0, 99);
     if (roll < 3) {
-      out.push(service === "kvp" ? { crash: { kvp: { op: "enumerate", pool: r.int(0, 1), index: 0 } } } : { crash: { vss: pick(r, ["hot-backup", "freeze", "thaw"] as VssOpName[]) } });
+      // A SET killed after-apply is in the pool for the restarted daemon, before-apply it is not.
+      const crash: { kvp: KvpRequest } | { vss: VssOpName } =
+        service === "kvp"
+          ? r.int(0, 1)
+            ? { kvp: { op: "enumerate", pool: r.int(0, 1), index: 0 } }
+            : { kvp: { op: "set", pool: r.int(0, 1), key: pick(r, KEYS), value: "crash" } }
+          : { vss: pick(r, ["hot-backup", "freeze", "thaw"] as VssOpName[]) };
+      out.push({ crash, point: r.int(0, 1) ? "after-apply" : "before-apply" });
     } else if (service === "vss") out.push({ vss: pick(r, VSS_OPS) });
     else out.push(kvpOp(r, roll >= 6));
   }
@@ -129,10 +140,10 @@ export function diffAnswers(t: Record<string, unknown>, m: Record<string, unknow
 
 async function step(s: HypervSession, op: DiffOp): Promise<Record<string, unknown>> {
   if ("kvp" in op) return flatAnswer(await s.kvp(op.kvp));
-  if ("vss" in op) return { ...flatAnswer(await s.vss(op.vss)), ioctls: s.takeIoctls() };
-  const a = flatAnswer(await s.crashDuring(op.crash));
+  if ("vss" in op) return { ...flatAnswer(await s.vss(op.vss)), ioctls: s.takeIoctls(), frozen: s.frozen() };
+  const a = flatAnswer(await s.crashDuring(op.crash, op.point));
   await s.restart();
-  return { ...a, restarted: s.state() };
+  return { ...a, restarted: s.state(), ...("vss" in op.crash ? { ioctls: s.takeIoctls(), frozen: s.frozen() } : {}) };
 }
 
 export interface Replay {

@@ -49,6 +49,7 @@ const T = {
   READ: 0x03,
   POLL: 0x04,
   IOCTL: 0x05,
+  FS: 0x06,
   CLOSE: 0x10,
   READY: 0x11,
   DROPPED: 0x12,
@@ -58,6 +59,7 @@ const T = {
   DATA: 0x43,
   HANGUP: 0x44,
   IOCTL_RESULT: 0x45,
+  DATA_KILL: 0x46,
   SHUTDOWN: 0x50,
 } as const;
 
@@ -145,6 +147,11 @@ export interface WriteEvent extends ConnEventBase, Answerable<WriteResult> {
   readonly data: Buffer;
 }
 
+/**
+ * FIFREEZE/FITHAW are filesystem ioctls, not device ones: they arrive on the shim's filesystem
+ * channel (its own connection, `conn`), which outlives the daemon's closes and reopens of the
+ * device, so hv_vss_daemon's thaw after closing the device (hv_vss_daemon.c:247-256) is answered.
+ */
 export interface IoctlEvent extends ConnEventBase, Answerable<IoctlResult> {
   readonly kind: "ioctl";
   readonly cmd: number;
@@ -376,7 +383,8 @@ interface Conn {
   readonly id: number;
   readonly run: number;
   device: string;
-  state: "opening" | "open" | "refused" | "closed";
+  /** "fs": the shim's filesystem channel (FIFREEZE/FITHAW), not an open of the device. */
+  state: "opening" | "open" | "refused" | "closed" | "fs";
   hungUp: boolean;
 }
 
@@ -698,9 +706,13 @@ export class DaemonBridge {
 
   // ---- kernel side actions -----------------------------------------------------------------
 
-  /** Queues one message for the daemon's read() (hvutil_transport_send). */
-  deliver(bytes: Uint8Array, conn = this.requireConn("deliver")): void {
-    this.send(T.DATA, conn, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  /**
+   * Queues one message for the daemon's read() (hvutil_transport_send). With killAfterRead the
+   * shim kills the daemon (SIGKILL) inside the read() that returns this message, after reporting
+   * the read: the daemon has consumed it and done nothing with it (a crash at a defined point).
+   */
+  deliver(bytes: Uint8Array, conn = this.requireConn("deliver"), opts: { killAfterRead?: boolean } = {}): void {
+    this.send(opts.killAfterRead ? T.DATA_KILL : T.DATA, conn, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
 
   /**
@@ -1078,6 +1090,10 @@ export class DaemonBridge {
         );
         return;
       }
+      case T.FS:
+        // The shim's filesystem channel: ioctls come on it; it is no open of the device.
+        this.conns.set(connId, { id: connId, run, device: "(filesystem)", state: "fs", hungUp: false });
+        return;
       case T.WRITE: {
         const data = p;
         this.decision<WriteEvent, WriteResult>(
@@ -1126,6 +1142,10 @@ export class DaemonBridge {
         const c = this.conns.get(connId);
         for (const [seq, pend] of this.pending) if (pend.conn === connId) this.pending.delete(seq);
         if (!c) return; // connected and left without opening
+        if (c.state === "fs") {
+          c.state = "closed"; // the filesystem channel ends with the daemon: no device close
+          return;
+        }
         const wasOpen = c.state === "open";
         const refused = c.state === "refused";
         c.state = "closed";
