@@ -28,6 +28,7 @@ const MOUNTS: HvMount[] = [
   { fsname: "/dev/sde1", dir: "/srv", type: "ext4", opts: "rw" },
 ];
 const FROZEN = ["/data", "/srv", "/"]; // table order, "/" last
+const FROZEN_DIRS = ["/", "/data", "/srv"]; // session.frozen(): the frozen ones, in mount-table order
 
 export const checks = [
   hypervCheck({
@@ -188,7 +189,7 @@ export const checks = [
       // hv_vss_daemon.c:320 vss_operate froze everything before :345's write of the answer; the
       // kernel keeps the filesystems frozen after the process died (nobody thaws them).
       expectStep(out, t, "crash ioctls", FROZEN.map((d) => `FIFREEZE ${d}`));
-      expectStep(out, t, "frozen after crash", FROZEN);
+      expectStep(out, t, "frozen after crash", FROZEN_DIRS);
       // The new process starts with fs_frozen false (:31); its FIFREEZE gets EBUSY, which
       // vss_do_freeze counts as success (:52-53).
       if (st("freeze") !== S_OK || st("thaw") !== S_OK) out.push(`freeze/thaw after restart: ${st("freeze")}/${st("thaw")}`);
@@ -221,7 +222,7 @@ export const checks = [
       const st = (l: string) => (t.get(l) as { status?: string } | undefined)?.status;
       // hv_snapshot.c:195-196 VSS_FREEZE_TIMEOUT (900 s): the kernel answers HV_E_FAIL itself.
       if (st("freeze") !== E_FAIL) out.push(`freeze: status ${st("freeze")}, expected ${E_FAIL}`);
-      expectStep(out, t, "frozen at the kernel's timeout", FROZEN);
+      expectStep(out, t, "frozen at the kernel's timeout", FROZEN_DIRS);
       // The late write gets EINVAL (vss_on_msg: no request outstanding) -> hv_vss_daemon.c:346-349
       // goto reopen_vss_fd -> :248-249 close, :250-251 fs_frozen: vss_operate(THAW), then :259 open.
       expectStep(out, t, "ioctls", [...FROZEN.map((d) => `FIFREEZE ${d}`), ...FROZEN.map((d) => `FITHAW ${d}`)]);
@@ -260,7 +261,7 @@ export const checks = [
     },
     golden(t) {
       const out: string[] = [];
-      expectStep(out, t, "frozen", FROZEN);
+      expectStep(out, t, "frozen", FROZEN_DIRS);
       // hvutil_transport_destroy: poll POLLERR|POLLHUP, read EBADF -> hv_vss_daemon.c:308-311 goto
       // reopen_vss_fd -> :250-256 thaw first (fs_frozen) -> :259-263 open fails (EBADF) -> exit(1).
       expectStep(out, t, "exit status", 1);
