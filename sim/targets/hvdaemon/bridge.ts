@@ -61,6 +61,7 @@ const T = {
   IOCTL_RESULT: 0x45,
   DATA_KILL: 0x46,
   SHUTDOWN: 0x50,
+  HOLD: 0x51,
 } as const;
 
 /** include/uapi/linux/fs.h */
@@ -729,6 +730,19 @@ export class DaemonBridge {
     this.send(T.HANGUP, conn, p);
     const c = this.conns.get(conn);
     if (c) c.hungUp = true;
+  }
+
+  /**
+   * Test hook (relay.c HOLD): once the relay has forwarded the next frame to a connection (say
+   * the result that unblocks the daemon's write), it sleeps `ms` before it next looks at the
+   * daemon's connections, so that what the daemon does meanwhile (packets, a close, a new
+   * connection) is all queued at once: reproduces delivery orderings deterministically.
+   */
+  holdRelay(ms: number): void {
+    if (!Number.isInteger(ms) || ms < 0 || ms > 60_000) throw new DaemonBridgeError("argument", `holdRelay: ms must be 0..60000, got ${ms}`);
+    const p = Buffer.alloc(4);
+    p.writeUInt32LE(ms, 0);
+    this.writeFrame(T.HOLD, 0, p);
   }
 
   // ---- waiting ------------------------------------------------------------------------------

@@ -45,6 +45,11 @@
  *     0x45 IOCTL_RESULT  i64: >= 0 what ioctl() returns, < 0 it fails with errno = -value
  *   Node -> relay
  *     0x50 SHUTDOWN      (conn 0) close everything, remove the socket, exit 0
+ *     0x51 HOLD          (conn 0) u32 ms: a test hook; once the relay has forwarded the next
+ *                        frame to a connection (e.g. a WRITE_RESULT that unblocks the daemon)
+ *                        it sleeps that long before it next looks at its connections, so that a
+ *                        daemon's packets, closes and new connections pile up meanwhile (to
+ *                        reproduce orderings deterministically)
  *
  * The relay also exits (removing the socket) when stdin reaches EOF. Exit status 2 = a protocol
  * error on stdin, 1 = a setup error; the reason is printed on stderr.
@@ -61,6 +66,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -75,6 +81,7 @@ enum {
 	T_LOG = 0x13,
 	T_HANGUP = 0x44,
 	T_SHUTDOWN = 0x50,
+	T_HOLD = 0x51,
 };
 
 #define HDR 12
@@ -91,6 +98,8 @@ static struct conn conns[MAX_CONNS];
 static int n_conns;
 static uint32_t next_id = 1;
 static const char *sock_path;
+static unsigned hold_ms;      /* sleep before the next look at the connections */
+static unsigned hold_pending; /* HOLD received: arm hold_ms after the next forwarded frame */
 static int listen_fd = -1;
 
 static void put_u16(unsigned char *p, uint16_t v)
@@ -207,6 +216,10 @@ static void handle_frame(int type, uint32_t id, const unsigned char *payload, si
 		cleanup();
 		exit(0);
 	}
+	if (type == T_HOLD && id == 0) {
+		hold_pending = len >= 4 ? get_u32(payload) : 0;
+		return;
+	}
 	int i = find_conn(id);
 	if (i < 0) {
 		dropped(id, type, ENOTCONN);
@@ -221,8 +234,12 @@ static void handle_frame(int type, uint32_t id, const unsigned char *payload, si
 	do
 		n = sendmsg(conns[i].fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
-	if (n < 0)
+	if (n < 0) {
 		dropped(id, type, errno);
+	} else if (hold_pending) {
+		hold_ms = hold_pending;
+		hold_pending = 0;
+	}
 }
 
 /*
@@ -312,6 +329,12 @@ int main(int argc, char **argv)
 	size_t in_len = 0, in_cap = 0;
 	struct pollfd pfd[2 + MAX_CONNS];
 	for (;;) {
+		if (hold_ms) {
+			struct timespec ts = { (time_t)(hold_ms / 1000), (long)(hold_ms % 1000) * 1000000L };
+			hold_ms = 0;
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
 		pfd[0].fd = 0;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = n_conns < MAX_CONNS ? listen_fd : -1;
