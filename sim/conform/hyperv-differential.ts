@@ -36,7 +36,7 @@ export const DAEMON_DEVIATIONS: readonly DaemonDeviation[] = [
     name: "kvp-unterminated-field",
     source: "tools/hv/hv_kvp_daemon.c:298-299 kvp_key_delete (record moves by strcpy; _FORTIFY_SOURCE checks the 512/2048-byte fields)",
     debian:
-      "a key or value that fills its field with no NUL is copied with strcpy past the field, which the fortified build aborts or which overlaps the next record. Not reachable from the host: drivers/hv/hv_kvp.c:389 kzalloc()s the message and :431/:467/:478/:488 convert at most 2047/511 bytes, so the daemon always gets a NUL; the differential therefore only draws keys and values at and past those limits",
+      "a DELETE that moves a record whose key or value fills its field with no NUL copies it with strcpy past the field: Debian's fortified build (__strcpy_chk) aborts with SIGABRT (\"buffer overflow detected\"); the model truncates to 511/2047 bytes + NUL. SET, ENUMERATE and DELETE of the last record agree (memcmp/memcpy over the sizes). Shown with raw daemon-side messages in specs/hyperv/kvp-unterminated.spec.ts; not reachable from the host: drivers/hv/hv_kvp.c:389 kzalloc()s the message and :431/:467/:478/:488 convert at most 2047/511 bytes, so the daemon always gets a NUL; the differential therefore only draws keys and values at and past those limits",
   },
 ];
 

@@ -138,6 +138,11 @@ export interface HypervSession {
   daemonExit(): Promise<number | null>;
   /** Runs until nothing is pending on the virtual clock and the daemon cannot act without it. */
   settled(): Promise<void>;
+  /**
+   * Hands the daemon one raw message (HvUtilsKernel.rawToDaemon: bytes the kernel would never
+   * build) and returns the bytes it writes back, or undefined when it wrote nothing (it died).
+   */
+  rawToDaemon(msg: Uint8Array): Promise<Uint8Array | undefined>;
   /** Starts the daemon again and waits for its registration. */
   restart(): Promise<void>;
   /**
@@ -196,6 +201,8 @@ export abstract class HypervSessionBase implements HypervSession {
   readonly kernel: HvUtilsKernel;
   readonly profile: KernelProfile;
   protected device: DeviceRecord[] = [];
+  /** The bytes of the daemon's last write on the service (rawToDaemon's answer). */
+  protected lastWrite: Uint8Array | null = null;
 
   constructor(
     readonly service: Service,
@@ -226,6 +233,7 @@ export abstract class HypervSessionBase implements HypervSession {
       return got;
     };
     k.write = (s, from, bytes) => {
+      if (s === this.service) this.lastWrite = bytes.slice();
       const ret = write(s, from, bytes);
       if (s === this.service) this.device.push({ call: "write", len: bytes.length, op: bytes[0] ?? -1, ret });
       return ret;
@@ -295,6 +303,19 @@ export abstract class HypervSessionBase implements HypervSession {
 
   settled(): Promise<void> {
     return this.settle();
+  }
+
+  /** Whether the daemon process is still alive (rawToDaemon stops waiting when it is not). */
+  protected abstract daemonAlive(): boolean;
+
+  async rawToDaemon(msg: Uint8Array): Promise<Uint8Array | undefined> {
+    this.lastWrite = null;
+    const rc = this.kernel.rawToDaemon(this.service, msg);
+    if (rc) throw new Error(`rawToDaemon: the kernel refused the message (${rc}); is the daemon registered?`);
+    await this.until(() => this.lastWrite !== null || !this.daemonAlive(), "the daemon's answer to a raw message");
+    const w = this.lastWrite;
+    this.lastWrite = null;
+    return w ?? undefined;
   }
 
   async vssBurst(ops: VssOpName[]): Promise<(HvAnswer | undefined)[]> {
@@ -373,6 +394,10 @@ export class ModelHypervSession extends HypervSessionBase {
   async restart(): Promise<void> {
     (this.kvpd ?? this.vssd!).start();
     await this.registered();
+  }
+
+  protected daemonAlive(): boolean {
+    return (this.kvpd ?? this.vssd!).running;
   }
 
   async close(): Promise<void> {}

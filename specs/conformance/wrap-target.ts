@@ -41,6 +41,7 @@ function tapHyperv(s: HypervSession, tap: Tap): HypervSession {
     resetDevice: () => s.resetDevice(),
     daemonExit: () => s.daemonExit(),
     settled: () => s.settled(),
+    rawToDaemon: (msg) => s.rawToDaemon(msg),
     restart: () => s.restart(),
     vssBurst: async (ops) => (await s.vssBurst(ops)).map((a, i) => a && f(a, `vss ${ops[i]}`)),
     close: () => s.close(),

@@ -284,6 +284,10 @@ export class RealHypervSession extends HypervSessionBase {
     if (this.bridge.connection !== undefined) this.bridge.hangup();
   }
 
+  protected daemonAlive(): boolean {
+    return this.bridge.running || this.connOpen;
+  }
+
   async daemonExit(): Promise<number | null> {
     await this.until(() => !this.bridge.running && !this.connOpen, "the daemon to exit");
     return (await this.bridge.exited(this.timeoutMs)).code;
