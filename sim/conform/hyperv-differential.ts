@@ -50,7 +50,16 @@ export type DiffOp =
    * the write of its answer after applying it; default before-apply), then started again (one op,
    * so a shrink keeps them together).
    */
-  | { crash: { kvp: KvpRequest } | { vss: VssOpName }; point?: CrashPoint };
+  | { crash: { kvp: KvpRequest } | { vss: VssOpName }; point?: CrashPoint }
+  /**
+   * VSS: the daemon answers `late` 1000 s late, after the kernel's own timeout (30 s, 900 s for a
+   * FREEZE): its write fails and it reopens the device, thawing first what it left frozen
+   * (hv_vss_daemon.c:346-349, :247-256).
+   */
+  | { late: VssOpName };
+
+/** How late a `late` op's answer is written: past every kernel timeout (VSS_FREEZE_TIMEOUT 900 s). */
+const LATE_NS = 1000 * 1_000_000_000;
 
 const KEYS = ["a", "b", "hvsim-key", "ü", "ωmega", "✓", "𝄞", ""];
 const VALUES: (string | { u32: number } | { u64: bigint })[] = ["", "v", "value", "ωmega ✓", "𝄞𝄞", { u32: 0 }, { u32: 4294967295 }];
@@ -113,7 +122,8 @@ export function generateOps(service: "kvp" | "vss", seed: number, n: number): Di
             : { kvp: { op: "set", pool: r.int(0, 1), key: pick(r, KEYS), value: "crash" } }
           : { vss: pick(r, ["hot-backup", "freeze", "thaw"] as VssOpName[]) };
       out.push({ crash, point: r.int(0, 1) ? "after-apply" : "before-apply" });
-    } else if (service === "vss") out.push({ vss: pick(r, VSS_OPS) });
+    } else if (service === "vss" && roll < 6) out.push({ late: pick(r, ["freeze", "thaw", "hot-backup"] as VssOpName[]) });
+    else if (service === "vss") out.push({ vss: pick(r, VSS_OPS) });
     else out.push(kvpOp(r, roll >= 6));
   }
   return out;
@@ -141,6 +151,12 @@ export function diffAnswers(t: Record<string, unknown>, m: Record<string, unknow
 async function step(s: HypervSession, op: DiffOp): Promise<Record<string, unknown>> {
   if ("kvp" in op) return flatAnswer(await s.kvp(op.kvp));
   if ("vss" in op) return { ...flatAnswer(await s.vss(op.vss)), ioctls: s.takeIoctls(), frozen: s.frozen() };
+  if ("late" in op) {
+    s.delayNextAnswer(LATE_NS);
+    const a = flatAnswer(await s.vss(op.late));
+    await s.settled();
+    return { ...a, ioctls: s.takeIoctls(), frozen: s.frozen(), after: s.state() };
+  }
   const a = flatAnswer(await s.crashDuring(op.crash, op.point));
   await s.restart();
   return { ...a, restarted: s.state(), ...("vss" in op.crash ? { ioctls: s.takeIoctls(), frozen: s.frozen() } : {}) };
