@@ -10,7 +10,7 @@
 // better daemon that agrees with the model there simply produces no deviation.
 import { Rng } from "../clock/rng.ts";
 import type { KvpRequest, VssOpName } from "../devices/hyperv/index.ts";
-import type { HvAnswer, HypervOpenOptions, HypervSession } from "./hyperv-session.ts";
+import type { CrashPoint, HvAnswer, HypervOpenOptions, HypervSession } from "./hyperv-session.ts";
 import type { Target } from "./types.ts";
 
 export interface DaemonDeviation {
@@ -36,7 +36,7 @@ export const DAEMON_DEVIATIONS: readonly DaemonDeviation[] = [
     name: "kvp-unterminated-field",
     source: "tools/hv/hv_kvp_daemon.c:298-299 kvp_key_delete (record moves by strcpy; _FORTIFY_SOURCE checks the 512/2048-byte fields)",
     debian:
-      "a key or value that fills its field with no NUL is copied with strcpy past the field, which the fortified build aborts or which overlaps the next record. Not reachable from the host: drivers/hv/hv_kvp.c:389 kzalloc()s the message and :431/:467/:478/:488 convert at most 2047/511 bytes, so the daemon always gets a NUL; the differential therefore only draws keys and values at and past those limits",
+      "a DELETE that moves a record whose key or value fills its field with no NUL copies it with strcpy past the field: Debian's fortified build (__strcpy_chk) aborts with SIGABRT (\"buffer overflow detected\"); the model truncates to 511/2047 bytes + NUL. SET, ENUMERATE and DELETE of the last record agree (memcmp/memcpy over the sizes). Shown with raw daemon-side messages in specs/hyperv/kvp-unterminated.spec.ts; not reachable from the host: drivers/hv/hv_kvp.c:389 kzalloc()s the message and :431/:467/:478/:488 convert at most 2047/511 bytes, so the daemon always gets a NUL; the differential therefore only draws keys and values at and past those limits",
   },
 ];
 
@@ -45,8 +45,21 @@ export const DAEMON_DEVIATION_NAMES: readonly string[] = DAEMON_DEVIATIONS.map((
 export type DiffOp =
   | { kvp: KvpRequest; deviation?: string }
   | { vss: VssOpName }
-  /** The daemon is killed once it has read the request, then started again (one op, so a shrink keeps them together). */
-  | { crash: { kvp: KvpRequest } | { vss: VssOpName } };
+  /**
+   * The daemon is killed during the request at `point` (CrashPoint: right after its read, or in
+   * the write of its answer after applying it; default before-apply), then started again (one op,
+   * so a shrink keeps them together).
+   */
+  | { crash: { kvp: KvpRequest } | { vss: VssOpName }; point?: CrashPoint }
+  /**
+   * VSS: the daemon answers `late` 1000 s late, after the kernel's own timeout (30 s, 900 s for a
+   * FREEZE): its write fails and it reopens the device, thawing first what it left frozen
+   * (hv_vss_daemon.c:346-349, :247-256).
+   */
+  | { late: VssOpName };
+
+/** How late a `late` op's answer is written: past every kernel timeout (VSS_FREEZE_TIMEOUT 900 s). */
+const LATE_NS = 1000 * 1_000_000_000;
 
 const KEYS = ["a", "b", "hvsim-key", "ü", "ωmega", "✓", "𝄞", ""];
 const VALUES: (string | { u32: number } | { u64: bigint })[] = ["", "v", "value", "ωmega ✓", "𝄞𝄞", { u32: 0 }, { u32: 4294967295 }];
@@ -101,8 +114,16 @@ export function generateOps(service: "kvp" | "vss", seed: number, n: number): Di
   for (let i = 0; i < n; i++) {
     const roll = r.int(0, 99);
     if (roll < 3) {
-      out.push(service === "kvp" ? { crash: { kvp: { op: "enumerate", pool: r.int(0, 1), index: 0 } } } : { crash: { vss: pick(r, ["hot-backup", "freeze", "thaw"] as VssOpName[]) } });
-    } else if (service === "vss") out.push({ vss: pick(r, VSS_OPS) });
+      // A SET killed after-apply is in the pool for the restarted daemon, before-apply it is not.
+      const crash: { kvp: KvpRequest } | { vss: VssOpName } =
+        service === "kvp"
+          ? r.int(0, 1)
+            ? { kvp: { op: "enumerate", pool: r.int(0, 1), index: 0 } }
+            : { kvp: { op: "set", pool: r.int(0, 1), key: pick(r, KEYS), value: "crash" } }
+          : { vss: pick(r, ["hot-backup", "freeze", "thaw"] as VssOpName[]) };
+      out.push({ crash, point: r.int(0, 1) ? "after-apply" : "before-apply" });
+    } else if (service === "vss" && roll < 6) out.push({ late: pick(r, ["freeze", "thaw", "hot-backup"] as VssOpName[]) });
+    else if (service === "vss") out.push({ vss: pick(r, VSS_OPS) });
     else out.push(kvpOp(r, roll >= 6));
   }
   return out;
@@ -129,10 +150,16 @@ export function diffAnswers(t: Record<string, unknown>, m: Record<string, unknow
 
 async function step(s: HypervSession, op: DiffOp): Promise<Record<string, unknown>> {
   if ("kvp" in op) return flatAnswer(await s.kvp(op.kvp));
-  if ("vss" in op) return { ...flatAnswer(await s.vss(op.vss)), ioctls: s.takeIoctls() };
-  const a = flatAnswer(await s.crashDuring(op.crash));
+  if ("vss" in op) return { ...flatAnswer(await s.vss(op.vss)), ioctls: s.takeIoctls(), frozen: s.frozen() };
+  if ("late" in op) {
+    s.delayNextAnswer(LATE_NS);
+    const a = flatAnswer(await s.vss(op.late));
+    await s.settled();
+    return { ...a, ioctls: s.takeIoctls(), frozen: s.frozen(), after: s.state() };
+  }
+  const a = flatAnswer(await s.crashDuring(op.crash, op.point));
   await s.restart();
-  return { ...a, restarted: s.state() };
+  return { ...a, restarted: s.state(), ...("vss" in op.crash ? { ioctls: s.takeIoctls(), frozen: s.frozen() } : {}) };
 }
 
 export interface Replay {

@@ -86,6 +86,23 @@ export type DeviceRecord =
 
 export type CrashRequest = { kvp: KvpRequest } | { vss: VssOpName };
 
+/**
+ * Where a daemon killed during a transaction dies, defined the same way on the model and on the
+ * real daemon so both are compared at the same point:
+ *   - "before-apply": right after its read() of the request returned, before it acted on it
+ *     (the model's crash-before directive; the bridge's shim kills the real daemon inside that
+ *     read, after the kernel saw the message consumed): nothing is applied.
+ *   - "after-apply": in the write() of its answer, after it applied the request (pool file
+ *     written, FIFREEZE/FITHAW done) (the model's crash-after; the real daemon's answering write
+ *     is left unanswered and it is killed there): everything but the answer happened.
+ * A SIGKILL at any other moment lands at one of these two for what the host and the files can
+ * observe: hv_kvp_daemon applies a request in one step between its read and its write
+ * (tools/hv/hv_kvp_daemon.c:1458 read, :1524 kvp_key_add_or_modify / :1542 kvp_key_delete, :1628
+ * write); hv_vss_daemon's FIFREEZE walk (hv_vss_daemon.c:294 read, :320 vss_operate, :345 write)
+ * is the exception (a kill between two mounts leaves some frozen), which neither point produces.
+ */
+export type CrashPoint = "before-apply" | "after-apply";
+
 export interface HypervSession {
   readonly service: Service;
   readonly profile: KernelProfile;
@@ -102,8 +119,30 @@ export interface HypervSession {
   takeIoctls(): string[];
   /** VSS: the next FIFREEZE of `dir` fails with `errno` (0 clears). */
   failFreeze(dir: string, errno: number): void;
-  /** Sends `req`, kills the daemon once it has read it, returns the host's answer. */
-  crashDuring(req: CrashRequest): Promise<HvAnswer>;
+  /** Sends `req`, kills the daemon at `point` (default before-apply), returns the host's answer. */
+  crashDuring(req: CrashRequest, point?: CrashPoint): Promise<HvAnswer>;
+  /** VSS: the mount directories whose filesystem is frozen now (table order). */
+  frozen(): string[];
+  /**
+   * The daemon's answer to the next request is written `ns` of virtual time late (after the
+   * kernel's own timeout, that write fails with EINVAL: hv_snapshot.c vss_on_msg / hv_kvp.c
+   * kvp_on_msg refuse an answer when no request is outstanding).
+   */
+  delayNextAnswer(ns: number): void;
+  /**
+   * The device goes away (hvutil_transport_destroy, drivers/hv/hv_utils_transport.c: poll
+   * reports POLLERR|POLLHUP, read and write fail EBADF, a new open fails EBADF).
+   */
+  resetDevice(): Promise<void>;
+  /** Runs until the daemon has exited; its exit status (null when killed by a signal). */
+  daemonExit(): Promise<number | null>;
+  /** Runs until nothing is pending on the virtual clock and the daemon cannot act without it. */
+  settled(): Promise<void>;
+  /**
+   * Hands the daemon one raw message (HvUtilsKernel.rawToDaemon: bytes the kernel would never
+   * build) and returns the bytes it writes back, or undefined when it wrote nothing (it died).
+   */
+  rawToDaemon(msg: Uint8Array): Promise<Uint8Array | undefined>;
   /** Starts the daemon again and waits for its registration. */
   restart(): Promise<void>;
   /**
@@ -162,6 +201,8 @@ export abstract class HypervSessionBase implements HypervSession {
   readonly kernel: HvUtilsKernel;
   readonly profile: KernelProfile;
   protected device: DeviceRecord[] = [];
+  /** The bytes of the daemon's last write on the service (rawToDaemon's answer). */
+  protected lastWrite: Uint8Array | null = null;
 
   constructor(
     readonly service: Service,
@@ -192,6 +233,7 @@ export abstract class HypervSessionBase implements HypervSession {
       return got;
     };
     k.write = (s, from, bytes) => {
+      if (s === this.service) this.lastWrite = bytes.slice();
       const ret = write(s, from, bytes);
       if (s === this.service) this.device.push({ call: "write", len: bytes.length, op: bytes[0] ?? -1, ret });
       return ret;
@@ -207,7 +249,15 @@ export abstract class HypervSessionBase implements HypervSession {
   protected abstract until(done: () => boolean, what: string): Promise<void>;
   abstract takeIoctls(): string[];
   abstract failFreeze(dir: string, errno: number): void;
-  abstract crashDuring(req: CrashRequest): Promise<HvAnswer>;
+  abstract crashDuring(req: CrashRequest, point?: CrashPoint): Promise<HvAnswer>;
+  abstract frozen(): string[];
+  abstract delayNextAnswer(ns: number): void;
+  abstract daemonExit(): Promise<number | null>;
+
+  /** The kernel side of the device reset; subclasses add what the daemon sees. */
+  async resetDevice(): Promise<void> {
+    this.kernel.destroy(this.service);
+  }
 
   /** Queues `req` on the host; returns its transaction id. */
   protected send(req: CrashRequest): number {
@@ -250,6 +300,23 @@ export abstract class HypervSessionBase implements HypervSession {
 
   /** Runs until no clock event is pending and the daemon cannot act without one. */
   protected abstract settle(): Promise<void>;
+
+  settled(): Promise<void> {
+    return this.settle();
+  }
+
+  /** Whether the daemon process is still alive (rawToDaemon stops waiting when it is not). */
+  protected abstract daemonAlive(): boolean;
+
+  async rawToDaemon(msg: Uint8Array): Promise<Uint8Array | undefined> {
+    this.lastWrite = null;
+    const rc = this.kernel.rawToDaemon(this.service, msg);
+    if (rc) throw new Error(`rawToDaemon: the kernel refused the message (${rc}); is the daemon registered?`);
+    await this.until(() => this.lastWrite !== null || !this.daemonAlive(), "the daemon's answer to a raw message");
+    const w = this.lastWrite;
+    this.lastWrite = null;
+    return w ?? undefined;
+  }
 
   async vssBurst(ops: VssOpName[]): Promise<(HvAnswer | undefined)[]> {
     if (!this.host.svc("vss").negotiationSent) await this.negotiate();
@@ -302,15 +369,35 @@ export class ModelHypervSession extends HypervSessionBase {
     this.vssd?.failAt(dir, errno ? { freeze: errno } : {});
   }
 
-  async crashDuring(req: CrashRequest): Promise<HvAnswer> {
+  async crashDuring(req: CrashRequest, point: CrashPoint = "before-apply"): Promise<HvAnswer> {
     const d = this.kvpd ?? this.vssd!;
-    d.queue({ do: "crash-before" });
+    d.queue({ do: point === "before-apply" ? "crash-before" : "crash-after" });
     return this.answerOf(this.send(req), "a request the daemon dies on");
+  }
+
+  frozen(): string[] {
+    const v = this.vssd;
+    if (!v) return [];
+    return v.state.mounts.filter((m) => v.state.frozen.includes(m.fs ?? m.fsname)).map((m) => m.dir);
+  }
+
+  delayNextAnswer(ns: number): void {
+    (this.kvpd ?? this.vssd!).queue({ do: "delay", ns });
+  }
+
+  async daemonExit(): Promise<number | null> {
+    const d = this.kvpd ?? this.vssd!;
+    await this.until(() => !d.running, "the daemon to exit");
+    return d.state.exitStatus === 137 ? null : d.state.exitStatus;
   }
 
   async restart(): Promise<void> {
     (this.kvpd ?? this.vssd!).start();
     await this.registered();
+  }
+
+  protected daemonAlive(): boolean {
+    return (this.kvpd ?? this.vssd!).running;
   }
 
   async close(): Promise<void> {}

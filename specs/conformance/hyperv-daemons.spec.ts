@@ -41,6 +41,10 @@ const EXPECTED_DEVIATIONS: Record<string, string[]> = {
   "vss/freeze-failure": [],
   "vss/crash": [],
   "vss/request-overwrite": ["vss-request-overwrite"],
+  "kvp/crash-after-apply": [],
+  "vss/crash-after-apply": [],
+  "vss/reopen-while-frozen-late-answer": [],
+  "vss/reopen-while-frozen-device-reset": [],
   "kvp/utf16-units": ["kvp-utf16-length-units"],
   // Seed 1: Debian's daemon leaves the model on ops named by debian-6.1 daemon deviations
   // (sim/conform/hyperv-differential.ts DAEMON_DEVIATIONS) and nowhere else.

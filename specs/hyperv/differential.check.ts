@@ -1,7 +1,9 @@
 // The seeded random differential of the KVP and VSS suites (sim/conform/hyperv-differential.ts):
 // random sequences (every op, pools 0-4 and 5-255, ENUMERATE indices past the end and >= 2^31,
 // keys/values near the 512/2048-byte limits, multi-byte UTF-8, freeze/thaw in any order, daemon
-// kills and restarts) on the target and on the model (linux-6.1 profile), answers compared field by
+// kills before or after applying a request (CrashPoint) and restarts, VSS answers written after the
+// kernel's timeout so the daemon reopens, thawing what it froze; the frozen filesystems compared
+// after every VSS op) on the target and on the model (linux-6.1 profile), answers compared field by
 // field. On the model the target is the model itself, which holds the generator, the replay and the
 // comparison to determinism (the per-seed pins in specs/hyperv/differential-pins.json hold the
 // model's answers). A mismatch outside the named debian-6.1 daemon deviations fails the check with

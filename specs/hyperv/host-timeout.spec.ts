@@ -3,15 +3,16 @@
 // hv_snapshot.c:301-304 hv_vss_onchannelcallback reads the channel again while the state is still
 // READY, so the second packet overwrites the first in recv_buffer and only it is answered). A host
 // that never times out then keeps that transaction outstanding and every later request queues
-// behind it forever. With timeoutNs "hyperv" the host gives up after the guest kernel's own timeout
-// plus 5 s (hostTimeoutNs: 30 s + 5 s for a HOT_BACKUP, 900 s + 5 s for a FREEZE, hv_snapshot.c
-// VSS_FREEZE_TIMEOUT / HV_UTIL_TIMEOUT — the Hyper-V host's own value is not publicly documented)
-// and the queue moves on.
+// behind it forever. With timeoutNs "hyperv" (the default) the host gives up after the guest
+// kernel's own timeout plus 5 s (hostTimeoutNs: 30 s + 5 s for a HOT_BACKUP, 900 s + 5 s for a
+// FREEZE, hv_snapshot.c:40 VSS_FREEZE_TIMEOUT and :195-196 / hv_kvp.c:727-728 HV_UTIL_TIMEOUT — the
+// Hyper-V host's own value is not publicly documented) and the queue moves on. timeoutNs "none" is
+// the explicit opt-out.
 import { describe, expect, it } from "vitest";
 import { rig, S } from "./helpers.ts";
 import { hostTimeoutNs } from "../../sim/devices/hyperv/host.ts";
 
-function burstThenNext(timeoutNs?: "hyperv") {
+function burstThenNext(timeoutNs?: "hyperv" | "none") {
   const r = rig({ vssDaemon: { mounts: [] }, ...(timeoutNs ? { host: { timeoutNs } } : {}) });
   r.settle(60 * S);
   r.host.negotiate("vss");
@@ -31,16 +32,17 @@ describe("host transaction timeout", () => {
     expect(hostTimeoutNs("vss", "vss", 5)).toBe(905 * S);
   });
 
-  it("without it, the transaction lost by a linux-6.1 VSS burst stalls every later request", () => {
-    const { r, first, second, later } = burstThenNext();
+  it("opted out (timeoutNs none), the transaction lost by a linux-6.1 VSS burst stalls every later request", () => {
+    const { r, first, second, later } = burstThenNext("none");
     expect(r.host.answer("vss", second)?.status).toBe(0);
     expect(r.host.answer("vss", first)).toBeUndefined();
     expect(r.host.answer("vss", later)).toBeUndefined();
     expect(r.host.idle("vss")).toBe(false);
   });
 
-  it("with it, the lost transaction times out after 35 s of virtual time and the queued request is answered", () => {
-    const { r, sent, first, second, later } = burstThenNext("hyperv");
+  for (const how of ["by default", "with timeoutNs hyperv"] as const) {
+  it(`${how}, the lost transaction times out after 35 s of virtual time and the queued request is answered`, () => {
+    const { r, sent, first, second, later } = burstThenNext(how === "by default" ? undefined : "hyperv");
     expect(r.host.answer("vss", second)?.status).toBe(0);
     const lost = r.host.answer("vss", first)!;
     expect(lost.result).toEqual({ timedOut: true });
@@ -51,9 +53,23 @@ describe("host transaction timeout", () => {
     expect(r.host.idle("vss")).toBe(true);
     expect(r.host.svc("vss").timedOut).toEqual([{ id: first, at: lost.at }]);
   });
+  }
+
+  it("a FREEZE the guest never answers times out after 905 s; a bad timeoutNs is refused by name", () => {
+    const r = rig({ vssDaemon: { mounts: [] } });
+    r.host.negotiate("vss");
+    r.settle(60 * S);
+    r.kernel.destroy("vss"); // DEVICE_DYING: the guest drops every packet (rx-after-destroy)
+    const sent = r.bench.now;
+    const id = r.host.vss("freeze");
+    r.settle(3600 * S);
+    expect(r.host.answer("vss", id)).toMatchObject({ status: -1, result: { timedOut: true }, at: sent + 905 * S });
+    expect(() => rig({ host: { timeoutNs: "never" } })).toThrow(/timeoutNs must be "hyperv", "none" or whole ns >= 0, got "never"/);
+    expect(() => rig({ host: { timeoutNs: -1 } })).toThrow(/timeoutNs must be/);
+  });
 
   it("an answered transaction leaves no timeout event behind", () => {
-    const r = rig({ vssDaemon: { mounts: [] }, host: { timeoutNs: "hyperv" } });
+    const r = rig({ vssDaemon: { mounts: [] } });
     r.settle(60 * S);
     const id = r.host.vss("thaw");
     r.settle(60 * S);

@@ -194,9 +194,14 @@ export const checks = [
       t.add("state after restart", s.state());
       t.add("enum survivor", answer(await s.kvp({ op: "enumerate", pool: 0, index: 0 })));
       t.add("get survivor", answer(await s.kvp({ op: "get", pool: 0, key: "survivor" })), GET_DEVS);
+      t.add("enum doomed pool", answer(await s.kvp({ op: "enumerate", pool: 1, index: 0 })));
     },
     golden(t, profile) {
       const out: string[] = [];
+      // Killed at "before-apply" (right after its read returned): the SET was never applied, pool 1
+      // is empty (hv_kvp_daemon.c:407-408 kvp_pool_enumerate: an index past the end -> HV_S_CONT).
+      const d = t.get("enum doomed pool") as { status?: string } | undefined;
+      if (d?.status !== S_CONT) out.push(`enum doomed pool: ${JSON.stringify(d)}, expected status ${S_CONT}`);
       expectStep(out, t, "crash", { status: E_FAIL, icflags: FLAGS });
       expectStep(out, t, "state after crash", "DEVICE_INIT");
       expectStep(out, t, "state after restart", "READY");
@@ -214,5 +219,32 @@ export const checks = [
       return out;
     },
   }),
-];
 
+  hypervCheck({
+    id: "kvp/crash-after-apply",
+    title: "KVP daemon killed in the write of its answer to a SET (after applying it): HV_E_FAIL, and the restarted daemon has the record",
+    service: "kvp",
+    async script(s, t) {
+      s.takeDevice();
+      t.add("crash", answer(await s.crashDuring({ kvp: { op: "set", pool: 1, key: "applied", value: "yes" } }, "after-apply")));
+      t.add("device at crash", registration(s));
+      await s.restart();
+      s.takeDevice();
+      t.add("enum pool 1", answer(await s.kvp({ op: "enumerate", pool: 1, index: 0 })));
+      t.add("enum pool 1 next", answer(await s.kvp({ op: "enumerate", pool: 1, index: 1 })));
+    },
+    golden(t) {
+      const out: string[] = [];
+      expectStep(out, t, "crash", { status: E_FAIL, icflags: FLAGS }); // kvp_on_reset (hv_kvp.c) answers the pending request
+      // The answer's write never reached the kernel: the kernel saw the read, then the release.
+      expectStep(out, t, "device at crash", [{ call: "read", len: 7432, op: 1, version: "" }, { call: "close" }]);
+      // hv_kvp_daemon.c:1524 kvp_key_add_or_modify wrote the pool file (:163 fwrite) before :1628's
+      // write of the answer: the record is there for the next process (:195 fread on every op).
+      const e = t.get("enum pool 1") as { status?: string; key?: string; value?: string } | undefined;
+      if (e?.status !== S_OK || e.key !== "applied" || e.value !== "yes") out.push(`enum pool 1: ${JSON.stringify(e)}`);
+      const n = t.get("enum pool 1 next") as { status?: string } | undefined;
+      if (n?.status !== S_CONT) out.push(`enum pool 1 next: ${JSON.stringify(n)}`);
+      return out;
+    },
+  }),
+];

@@ -52,7 +52,8 @@ describe("KVP daemon registration (hv_kvp.c kvp_handle_handshake / kvp_register)
   });
 
   it("before registration the host gets no answer at all — negotiation included; after it, everything queued is answered", () => {
-    const r = rig({ kvpDaemon: { autostart: false }, vssDaemon: false });
+    // About the guest answering nothing for 120 s: the host must not give up (timeoutNs "none").
+    const r = rig({ kvpDaemon: { autostart: false }, vssDaemon: false, host: { timeoutNs: "none" } });
     const id = r.host.kvpSet(0, "k", "v");
     r.run(120 * S);
     expect(r.host.state.kvp.answers).toEqual([]);
@@ -67,7 +68,7 @@ describe("KVP daemon registration (hv_kvp.c kvp_handle_handshake / kvp_register)
   });
 
   it("arms the 55 s handshake timer (HV_UTIL_NEGO_TIMEOUT) at the first unread packet; it re-polls without answering", () => {
-    const r = rig({ kvpDaemon: { autostart: false }, vssDaemon: false });
+    const r = rig({ kvpDaemon: { autostart: false }, vssDaemon: false, host: { timeoutNs: "none" } });
     const fired: number[] = [];
     r.bench.clock.trace.listen((rec) => {
       if (rec.fields[1] === "handshake-timer") fired.push(rec.at);
@@ -249,7 +250,8 @@ describe("KVP timeouts (HV_UTIL_TIMEOUT 30 s) and late answers", () => {
 
 describe("KVP daemon crash", () => {
   it("a close mid-transaction answers the pending request HV_E_FAIL, resets to DEVICE_INIT, and a restarted daemon re-registers", () => {
-    const r = rig({ vssDaemon: false });
+    // The GET sent while no daemon is registered must wait 60 s unanswered: no host timeout.
+    const r = rig({ vssDaemon: false, host: { timeoutNs: "none" } });
     r.settle();
     r.kvpd!.queue({ do: "crash-after" });
     const id = r.host.kvpSet(4, "k", "v");

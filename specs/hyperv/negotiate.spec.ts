@@ -60,7 +60,7 @@ describe("negotiation through the channel", () => {
   });
 
   it("VSS negotiates without a daemon; KVP does not", () => {
-    const r = rig({ kvpDaemon: false, vssDaemon: false });
+    const r = rig({ kvpDaemon: false, vssDaemon: false, host: { timeoutNs: "none" } }); // "no answer" for 100 s
     const k = r.host.negotiate("kvp");
     const vs = r.host.negotiate("vss");
     r.run(100 * S);
@@ -69,7 +69,7 @@ describe("negotiation through the channel", () => {
   });
 
   it("drops packets shorter than the 28-byte header and unknown message types without answering", () => {
-    const r = rig({ kvpDaemon: false });
+    const r = rig({ kvpDaemon: false, host: { timeoutNs: "none" } }); // "no answer, ever"
     r.settle();
     const a = r.host.sendRaw("vss", new Uint8Array(27), { force: true });
     const b = r.host.sendRaw("vss", buildIcFrame({ msgType: 9, payload: new Uint8Array(16) }), { force: true });

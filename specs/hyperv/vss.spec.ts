@@ -189,3 +189,91 @@ describe("hv_vss_daemon vss_operate on a mount table", () => {
     expect(r.host.answer("vss", t)!.status).toBe(0);
   });
 });
+
+// hv_vss_daemon.c (Debian 6.1.192): fs_frozen (:31) is set after each successful FIFREEZE
+// (:163/:174), cleared by a THAW without error (:178-179) and by a failed FREEZE's thaw (:188-189).
+// reopen_vss_fd (:247-256), reached from a failed read (:308-311) or write (:346-349), closes the
+// device and, with fs_frozen set, thaws first, exiting with EXIT_FAILURE if that thaw fails.
+describe("VSS daemon reopen while filesystems are frozen", () => {
+  const mounts: Mount[] = [
+    { fsname: "/dev/sda1", dir: "/", type: "ext4", opts: ["rw"] },
+    { fsname: "/dev/sdb1", dir: "/data", type: "xfs", opts: ["rw"] },
+  ];
+  const ioctlsFrom = (r: ReturnType<typeof rig>, i: number) => r.vssd!.state.ioctls.slice(i).map((x) => `${x[0]} ${x[1]}`);
+
+  it("a FREEZE answered after the kernel's 900 s timeout: the late write fails, the daemon thaws, reopens and registers", () => {
+    const r = rig({ kvpDaemon: false, vssDaemon: { mounts } });
+    r.settle();
+    r.vssd!.queue({ do: "delay", ns: 1000 * S });
+    const id = r.host.vss("freeze");
+    r.run(950 * S);
+    expect(r.host.answer("vss", id)!.status).toBe(HV_E_FAIL); // the kernel's own timeout
+    expect(r.vssd!.state.frozen).toEqual(["/dev/sdb1", "/dev/sda1"]);
+    expect(r.vssd!.state.fsFrozen).toBe(true);
+    r.settle();
+    expect(ioctlsFrom(r, 0)).toEqual(["FIFREEZE /data", "FIFREEZE /", "FITHAW /data", "FITHAW /"]);
+    expect(r.vssd!.state.frozen).toEqual([]);
+    expect(r.vssd!.state.fsFrozen).toBe(false);
+    expect(r.vssd!.state.stats.reopens).toBe(1);
+    expect(r.vssd!.running).toBe(true);
+    expect(r.kernel.stateName("vss")).toBe("READY");
+  });
+
+  it("the device goes away (hvutil_transport_destroy) while frozen: the failed read makes it thaw, then the open fails and it exits 1", () => {
+    const r = rig({ kvpDaemon: false, vssDaemon: { mounts } });
+    r.settle();
+    const id = r.host.vss("freeze");
+    r.settle();
+    expect(r.host.answer("vss", id)!.status).toBe(0);
+    const before = r.vssd!.state.ioctls.length;
+    r.kernel.destroy("vss");
+    r.settle();
+    expect(ioctlsFrom(r, before)).toEqual(["FITHAW /data", "FITHAW /"]);
+    expect(r.vssd!.state.frozen).toEqual([]);
+    expect(r.vssd!.state.exitStatus).toBe(1);
+  });
+
+  it("a thaw that fails on reopen leaves the filesystem frozen and the daemon exits 1 (:251-254)", () => {
+    const r = rig({ kvpDaemon: false, vssDaemon: { mounts } });
+    r.settle();
+    r.host.vss("freeze");
+    r.settle();
+    r.vssd!.failAt("/data", { thaw: EIO });
+    const before = r.vssd!.state.ioctls.length;
+    r.kernel.destroy("vss");
+    r.settle();
+    expect(ioctlsFrom(r, before)).toEqual(["FITHAW /data", "FITHAW /"]);
+    expect(r.vssd!.state.frozen).toEqual(["/dev/sdb1"]);
+    expect(r.vssd!.state.exitStatus).toBe(1);
+  });
+
+  it("not frozen (after a THAW, or a failed FREEZE): a reopen thaws nothing", () => {
+    for (const failFreeze of [false, true]) {
+      const r = rig({ kvpDaemon: false, vssDaemon: { mounts, failures: failFreeze ? { "/": { freeze: EIO } } : {} } });
+      r.settle();
+      r.host.vss("freeze");
+      if (!failFreeze) r.host.vss("thaw");
+      r.settle();
+      expect(r.vssd!.state.fsFrozen).toBe(false);
+      const before = r.vssd!.state.ioctls.length;
+      r.kernel.destroy("vss");
+      r.settle();
+      expect(ioctlsFrom(r, before)).toEqual([]);
+      expect(r.vssd!.state.exitStatus).toBe(1); // the open of the destroyed device fails
+    }
+  });
+
+  it("a crash thaws nothing; the restarted process starts with fs_frozen false", () => {
+    const r = rig({ kvpDaemon: false, vssDaemon: { mounts } });
+    r.settle();
+    r.host.vss("freeze");
+    r.settle();
+    r.vssd!.crash();
+    r.settle();
+    expect(r.vssd!.state.frozen).toEqual(["/dev/sdb1", "/dev/sda1"]);
+    r.vssd!.start();
+    r.settle();
+    expect(r.vssd!.state.fsFrozen).toBe(false);
+    expect(r.kernel.stateName("vss")).toBe("READY");
+  });
+});

@@ -2,9 +2,10 @@
 // at most one transaction outstanding per service (later requests wait in the host's queue), and
 // records every answer with its status and transaction id. Packets travel as clock events; a
 // `force` send skips the queue (to show what the guest does with a second request in its ring).
-// With `timeoutNs: "hyperv"` every transaction has a host timeout (hostTimeoutNs): an unanswered one
-// is recorded as timed out and the next queued request goes, so a lost transaction cannot stall the
-// channel forever. (Off by default for now: existing scenarios and specs pin "no answer ever".)
+// Every transaction has a host timeout (hostTimeoutNs; `timeoutNs: "hyperv"`, the default): an
+// unanswered one is recorded as timed out (status -1, result {timedOut: true}) and the next queued
+// request goes, so a lost transaction cannot stall the channel forever. `timeoutNs: "none"` (or 0)
+// opts out: the host then waits forever, for a spec or scenario that is about "no answer, ever".
 import type { Bench } from "../../machine/bench.ts";
 import type { Device, DeviceKind } from "../../machine/device.ts";
 import type { ClockEvent } from "../../clock/clock.ts";
@@ -149,17 +150,21 @@ export interface HostConfig {
   offers?: Partial<Record<Service, { framework?: string[]; service?: string[] }>>;
   /** Answers kept per service (oldest dropped first; default 100000). */
   keepAnswers?: number;
-  /** Host timeout per transaction: ns, or "hyperv" for hostTimeoutNs of the op; 0 / absent = never. */
-  timeoutNs?: number | "hyperv";
+  /**
+   * Host timeout per transaction: "hyperv" (the default) for hostTimeoutNs of the op, a number of
+   * ns, or "none" / 0 for never (the host waits for an answer forever).
+   */
+  timeoutNs?: number | "hyperv" | "none";
 }
 
 /**
  * The host's timeout for one transaction. No public source states the timeout of the Hyper-V host's
  * own KVP/VSS integration components, so hvsim chooses, and documents here, the guest kernel's
  * timeout for the same transaction plus 5 s: drivers/hv/hv_snapshot.c (linux 6.1.192) waits
- * VSS_FREEZE_TIMEOUT (15 min) for a FREEZE and HV_UTIL_TIMEOUT (30 s) for every other op, as
- * drivers/hv/hv_kvp.c does for every KVP op, and then answers HV_E_FAIL itself; the margin makes
- * sure a guest that gives up on its own is always heard before the host gives up on it.
+ * VSS_FREEZE_TIMEOUT (15 min, :40, armed at :195-196) for a FREEZE and HV_UTIL_TIMEOUT (30 s) for
+ * every other op, as drivers/hv/hv_kvp.c:727-728 does for every KVP op, and then answers HV_E_FAIL
+ * itself; the margin makes sure a guest that gives up on its own is always heard before the host
+ * gives up on it. This is the default (HostConfig.timeoutNs "hyperv"); "none" turns it off.
  */
 export function hostTimeoutNs(service: Service, kind: RequestKind, op: number): number {
   const guest = service === "vss" && kind === "vss" && op === VSS_OP_FREEZE ? 15 * 60 : 30;
@@ -234,7 +239,11 @@ export class HypervHost implements Device<HostState> {
     this.guest = cfg.guest ?? "hv-utils";
     this.toGuestNs = cfg.toGuestNs ?? 10_000;
     this.keep = cfg.keepAnswers ?? 100_000;
-    this.timeoutNs = cfg.timeoutNs ?? 0;
+    const t = cfg.timeoutNs ?? "hyperv";
+    if (t !== "hyperv" && t !== "none" && !(typeof t === "number" && Number.isSafeInteger(t) && t >= 0)) {
+      throw new Error(`hyperv host: timeoutNs must be "hyperv", "none" or whole ns >= 0, got ${JSON.stringify(t)}`);
+    }
+    this.timeoutNs = t === "none" ? 0 : t;
     this.offers = {
       kvp: { framework: versions(cfg.offers?.kvp?.framework ?? DEFAULT_OFFERS.kvp.framework, "framework"), service: versions(cfg.offers?.kvp?.service ?? DEFAULT_OFFERS.kvp.service, "service") },
       vss: { framework: versions(cfg.offers?.vss?.framework ?? DEFAULT_OFFERS.vss.framework, "framework"), service: versions(cfg.offers?.vss?.service ?? DEFAULT_OFFERS.vss.service, "service") },

@@ -120,6 +120,8 @@ export interface ServiceState {
   negotiated: { fw: string; srv: string } | null;
   hvt: HvtState;
   stats: { packets: number; dropped: number; answers: number; timeouts: number; stalled: number };
+  /** A rawToDaemon message is in flight: its answer goes nowhere, then READY (absent: false). */
+  raw?: boolean;
 }
 
 export interface KernelState {
@@ -590,6 +592,7 @@ export class HvUtilsKernel implements Device<KernelState> {
     }
     if (s.state < HVUTIL_USERSPACE_REQ) return -EINVAL;
     s.state = HVUTIL_USERSPACE_RECV;
+    if (s.raw) return this.rawAnswered("kvp");
     let error = 0;
     if (s.dmReg === KVP_OP_REGISTER) error = m[K.enumKey] === 0 ? HV_S_CONT : 0;
     else if (s.dmReg === KVP_OP_REGISTER1) error = rdI32(m, K.error);
@@ -692,6 +695,7 @@ export class HvUtilsKernel implements Device<KernelState> {
     }
     if (s.state !== HVUTIL_USERSPACE_REQ) return -EINVAL;
     s.state = HVUTIL_USERSPACE_RECV;
+    if (s.raw) return this.rawAnswered("vss");
     const hotBackup = quirk(this.profile, "vss-hot-backup-flag") ? op === VSS_OP_HOT_BACKUP : s.recv[ICMSG_HDR + V.op] === VSS_OP_HOT_BACKUP;
     if (hotBackup) wr32(s.recv, ICMSG_HDR + V.flags, VSS_HBU_NO_AUTO_RECOVERY);
     if (this.cancel(s.timeoutSeq)) {
@@ -729,6 +733,31 @@ export class HvUtilsKernel implements Device<KernelState> {
       t.poller = null;
       this.result(w.from, { service, call: "poll", ret: 0, revents: POLLIN | POLLRDNORM, tag: w.tag });
     }
+    return 0;
+  }
+
+  /**
+   * Test hook for raw daemon-side messages (ones the kernel itself never builds, e.g. a key that
+   * fills its field with no NUL): queues `msg` for the daemon as hvutil_transport_send does and
+   * puts the service in USERSPACE_REQ as if a host request were in flight, but with no timer and
+   * no host transaction, so the daemon's answer is accepted (kvp_on_msg / vss_on_msg) and goes
+   * nowhere. Returns 0 or -errno (-EINVAL: not open, -EFAULT: a message is already queued).
+   */
+  rawToDaemon(service: Service, msg: Uint8Array): number {
+    const s = this.svc(service);
+    if (s.state < HVUTIL_READY || s.state === HVUTIL_DEVICE_DYING) return -EINVAL;
+    const rc = this.hvtSend(service, msg.slice(), null);
+    if (rc === 0) {
+      s.state = HVUTIL_USERSPACE_REQ;
+      s.raw = true;
+    }
+    return rc;
+  }
+
+  /** The daemon answered a rawToDaemon message: nothing goes to the host; READY again. */
+  private rawAnswered(service: Service): number {
+    delete this.svc(service).raw;
+    this.pollWrapper(service);
     return 0;
   }
 
@@ -799,6 +828,7 @@ export class HvUtilsKernel implements Device<KernelState> {
     t.reader = null;
     t.poller = null;
     this.trace("close", service, from);
+    delete this.svc(service).raw;
     if (service === "kvp") this.kvpOnReset();
     else this.vssOnReset();
     return 0;

@@ -7,6 +7,9 @@
 //     every request: [expect: {status: HV_S_OK | HV_S_CONT | HV_E_FAIL | 0x80004005, key, value,
 //                    flags}] [within: NS (default 3600 s; run the clock until answered)]
 //                    [answered: false (expect no answer within `within`)] [as: NAME (stores the status)]
+//     The host times a transaction out after 35 s (905 s for a FREEZE; HostConfig.timeoutNs, default
+//     "hyperv"): a timed-out transaction counts as not answered by the guest. A scenario about "no
+//     answer, ever" turns the host timeout off: `devices: {host: {timeoutNs: none}}`.
 //   - kvp: pool         pool: 1  expect: [[key, value], ...]     (the daemon's .kvp_pool_1)
 //   - vss: freeze | thaw | hot-backup | get-dm-info | create | ...   [expect] [within] [answered] [as]
 //   - daemon: crash | start        [service: kvp | vss (default kvp)]
@@ -92,6 +95,13 @@ function awaitAnswer(ctx: StepContext, host: HypervHost, service: Service, id: n
     const next = clock.nextAt;
     if (next === undefined || next > end) break;
     clock.runNext();
+  }
+  if (ans?.result.timedOut) {
+    if (a.answered === false) {
+      ctx.note(`${service} transaction ${id}: not answered by the guest; the host timed it out at ${ans.at} ns`);
+      return;
+    }
+    throw new StepAssertion("an answer", "host timeout", `transaction ${id} was not answered: the host gave up on it after ${ans.at - ans.sentAt} ns (host timeoutNs; devices: {host: {timeoutNs: none}} turns it off)`);
   }
   if (!ans) {
     if (a.answered === false) return;

@@ -4,7 +4,11 @@
 // table given as data the way vss_operate walks /proc/mounts: only /dev/ sources, loop-backed,
 // read-only and vfat mounts skipped, "/" last; FIFREEZE's EBUSY and FITHAW's EINVAL count as
 // success; a failed freeze thaws everything and answers HV_E_FAIL. Failures are injectable per
-// mount point.
+// mount point. Like the daemon's `fs_frozen` (hv_vss_daemon.c:163/174 set after each successful
+// FIFREEZE, :178-179 cleared by a THAW without error, :188-189 by a failed FREEZE's thaw), the model
+// tracks whether it left filesystems frozen; a reopen of the device (a failed read :308-311 or
+// write :346-349) closes it and, when frozen, thaws first (:247-256), exiting with status 1 if that
+// thaw fails. A crash (SIGKILL) thaws nothing, and a new process starts with fs_frozen false.
 import type { Bench } from "../../machine/bench.ts";
 import type { Device, DeviceKind } from "../../machine/device.ts";
 import { HV_E_FAIL, VSS_OP_FREEZE, VSS_OP_HOT_BACKUP, VSS_OP_REGISTER, VSS_OP_REGISTER1, VSS_OP_THAW } from "../../wire/hyperv-constants.ts";
@@ -43,8 +47,10 @@ export interface VssDaemonState {
   buf: Uint8Array;
   mounts: Mount[];
   failures: MountFailures;
-  /** Filesystems currently frozen (by fs id). */
+  /** Filesystems currently frozen (by fs id): the kernel's state, which outlives the process. */
   frozen: string[];
+  /** The daemon's own fs_frozen flag (hv_vss_daemon.c:31): it believes it left filesystems frozen. */
+  fsFrozen: boolean;
   /** Every FIFREEZE/FITHAW issued: [op, dir, result errno (0 ok)]. */
   ioctls: [string, string, number][];
   script: Directive[];
@@ -91,6 +97,7 @@ export class VssDaemonModel extends DaemonProcess<VssDaemonState> implements Dev
       mounts: (cfg.mounts ?? DEFAULT_MOUNTS).map((m) => ({ ...m, opts: [...m.opts] })),
       failures: { ...(cfg.failures ?? {}) },
       frozen: [],
+      fsFrozen: false,
       ioctls: [],
       script: [...(cfg.script ?? [])],
       answerSeq: null,
@@ -110,6 +117,7 @@ export class VssDaemonModel extends DaemonProcess<VssDaemonState> implements Dev
     s.inHandshake = true;
     s.kernelVersion = null;
     s.exitStatus = null;
+    s.fsFrozen = false; // a static of the new process (hv_vss_daemon.c:31)
     this.trace("daemon-start", "vss");
     this.openDevice();
   }
@@ -125,6 +133,21 @@ export class VssDaemonModel extends DaemonProcess<VssDaemonState> implements Dev
     s.phase = "closing";
     s.afterClose = "reopen";
     this.call({ call: "close" });
+  }
+
+  /**
+   * reopen_vss_fd (hv_vss_daemon.c:247-256): the device is closed; with fs_frozen set the daemon
+   * thaws everything before it opens the device again, and exits with EXIT_FAILURE when that thaw
+   * fails (or leaves fs_frozen set).
+   */
+  protected override closed(): void {
+    const s = this.state;
+    if (s.afterClose === "reopen" && s.fsFrozen) {
+      const err = this.operate(VSS_OP_THAW);
+      this.trace("daemon-thaw-on-reopen", "vss", err ? "failed" : "succeeded");
+      if (err || s.fsFrozen) return this.exit(1);
+    }
+    super.closed();
   }
 
   private onResult(r: HvtResult): void {
@@ -236,18 +259,26 @@ export class VssDaemonModel extends DaemonProcess<VssDaemonState> implements Dev
         continue;
       }
       error |= this.doFreeze(m, freeze);
-      if (freeze && error) {
-        this.operate(VSS_OP_THAW);
-        return error;
+      if (freeze) {
+        if (error) return this.freezeFailed(error);
+        this.state.fsFrozen = true; // :163
       }
     }
     if (rootSeen) {
       error |= this.doFreeze(rootSeen, freeze);
-      if (freeze && error) {
-        this.operate(VSS_OP_THAW);
-        return error;
+      if (freeze) {
+        if (error) return this.freezeFailed(error);
+        this.state.fsFrozen = true; // :174
       }
     }
+    if (!freeze && !error) this.state.fsFrozen = false; // :178-179
+    return error;
+  }
+
+  /** vss_operate's err: label (:182-189): thaw everything, fs_frozen = false. */
+  private freezeFailed(error: number): number {
+    this.operate(VSS_OP_THAW);
+    this.state.fsFrozen = false;
     return error;
   }
 }
@@ -262,6 +293,7 @@ export const VssDaemonKind: DeviceKind<VssDaemonState, VssDaemonConfig> = {
     if (!(o.buf instanceof Uint8Array) || o.buf.length !== VSS_MSG_SIZE) return `buf is not ${VSS_MSG_SIZE} bytes`;
     if (!Array.isArray(o.mounts) || !o.mounts.every((m) => m && typeof m.fsname === "string" && typeof m.dir === "string" && typeof m.type === "string" && Array.isArray(m.opts))) return "mounts is malformed";
     if (!Array.isArray(o.frozen) || !Array.isArray(o.ioctls) || !Array.isArray(o.script)) return "lists are malformed";
+    if (o.fsFrozen !== undefined && typeof o.fsFrozen !== "boolean") return "fsFrozen is not a boolean"; // absent in snapshots before it existed: false
     if (!o.failures || typeof o.failures !== "object") return "failures is not an object";
     return undefined;
   },

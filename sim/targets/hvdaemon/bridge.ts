@@ -49,6 +49,7 @@ const T = {
   READ: 0x03,
   POLL: 0x04,
   IOCTL: 0x05,
+  FS: 0x06,
   CLOSE: 0x10,
   READY: 0x11,
   DROPPED: 0x12,
@@ -58,7 +59,9 @@ const T = {
   DATA: 0x43,
   HANGUP: 0x44,
   IOCTL_RESULT: 0x45,
+  DATA_KILL: 0x46,
   SHUTDOWN: 0x50,
+  HOLD: 0x51,
 } as const;
 
 /** include/uapi/linux/fs.h */
@@ -145,6 +148,11 @@ export interface WriteEvent extends ConnEventBase, Answerable<WriteResult> {
   readonly data: Buffer;
 }
 
+/**
+ * FIFREEZE/FITHAW are filesystem ioctls, not device ones: they arrive on the shim's filesystem
+ * channel (its own connection, `conn`), which outlives the daemon's closes and reopens of the
+ * device, so hv_vss_daemon's thaw after closing the device (hv_vss_daemon.c:247-256) is answered.
+ */
 export interface IoctlEvent extends ConnEventBase, Answerable<IoctlResult> {
   readonly kind: "ioctl";
   readonly cmd: number;
@@ -382,7 +390,8 @@ interface Conn {
   readonly id: number;
   readonly run: number;
   device: string;
-  state: "opening" | "open" | "refused" | "closed";
+  /** "fs": the shim's filesystem channel (FIFREEZE/FITHAW), not an open of the device. */
+  state: "opening" | "open" | "refused" | "closed" | "fs";
   hungUp: boolean;
 }
 
@@ -719,9 +728,13 @@ export class DaemonBridge {
 
   // ---- kernel side actions -----------------------------------------------------------------
 
-  /** Queues one message for the daemon's read() (hvutil_transport_send). */
-  deliver(bytes: Uint8Array, conn = this.requireConn("deliver")): void {
-    this.send(T.DATA, conn, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  /**
+   * Queues one message for the daemon's read() (hvutil_transport_send). With killAfterRead the
+   * shim kills the daemon (SIGKILL) inside the read() that returns this message, after reporting
+   * the read: the daemon has consumed it and done nothing with it (a crash at a defined point).
+   */
+  deliver(bytes: Uint8Array, conn = this.requireConn("deliver"), opts: { killAfterRead?: boolean } = {}): void {
+    this.send(opts.killAfterRead ? T.DATA_KILL : T.DATA, conn, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
 
   /**
@@ -738,6 +751,19 @@ export class DaemonBridge {
     this.send(T.HANGUP, conn, p);
     const c = this.conns.get(conn);
     if (c) c.hungUp = true;
+  }
+
+  /**
+   * Test hook (relay.c HOLD): once the relay has forwarded the next frame to a connection (say
+   * the result that unblocks the daemon's write), it sleeps `ms` before it next looks at the
+   * daemon's connections, so that what the daemon does meanwhile (packets, a close, a new
+   * connection) is all queued at once: reproduces delivery orderings deterministically.
+   */
+  holdRelay(ms: number): void {
+    if (!Number.isInteger(ms) || ms < 0 || ms > 60_000) throw new DaemonBridgeError("argument", `holdRelay: ms must be 0..60000, got ${ms}`);
+    const p = Buffer.alloc(4);
+    p.writeUInt32LE(ms, 0);
+    this.writeFrame(T.HOLD, 0, p);
   }
 
   // ---- waiting ------------------------------------------------------------------------------
@@ -1099,6 +1125,10 @@ export class DaemonBridge {
         );
         return;
       }
+      case T.FS:
+        // The shim's filesystem channel: ioctls come on it; it is no open of the device.
+        this.conns.set(connId, { id: connId, run, device: "(filesystem)", state: "fs", hungUp: false });
+        return;
       case T.WRITE: {
         const data = p;
         this.decision<WriteEvent, WriteResult>(
@@ -1147,6 +1177,10 @@ export class DaemonBridge {
         const c = this.conns.get(connId);
         for (const [seq, pend] of this.pending) if (pend.conn === connId) this.pending.delete(seq);
         if (!c) return; // connected and left without opening
+        if (c.state === "fs") {
+          c.state = "closed"; // the filesystem channel ends with the daemon: no device close
+          return;
+        }
         const wasOpen = c.state === "open";
         const refused = c.state === "refused";
         c.state = "closed";

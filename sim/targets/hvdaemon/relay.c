@@ -24,6 +24,9 @@
  *     0x03 READ          u32 count asked, i32 result (bytes returned, or -errno)   (notification)
  *     0x04 POLL          u32 events asked, i32 timeout ms                            (notification)
  *     0x05 IOCTL         u32 cmd (FIFREEZE/FITHAW), mount directory  -> answer IOCTL_RESULT
+ *     0x06 FS            i32 pid: this connection is the shim's filesystem channel (FIFREEZE/
+ *                        FITHAW of the fake mount table), not an open of the device; it lives
+ *                        as long as the daemon, across its closes and reopens of the device
  *   relay -> Node
  *     0x10 CLOSE         (empty) connection C ended: the daemon closed the fd, or exited/died
  *     0x11 READY         socket path; the relay is listening (conn 0, sent once at start)
@@ -34,12 +37,19 @@
  *     0x41 OPEN_RESULT   i32 errno: 0 = the open succeeds, else open() fails with it (EBUSY...)
  *     0x42 WRITE_RESULT  i64: >= 0 what write() returns, < 0 write() fails with errno = -value
  *     0x43 DATA          one message, queued for the daemon's read()
+ *     0x46 DATA_KILL     like DATA, and the shim kills the daemon (SIGKILL) inside the read()
+ *                        that returns it, after its READ notification: a crash at a defined point
  *     0x44 HANGUP        i32 read errno, i32 write errno, i32 poll revents: the device is gone
  *                        (hvutil_transport_destroy); the connection stays open until the daemon
  *                        closes its fd, which then shows up as CLOSE
  *     0x45 IOCTL_RESULT  i64: >= 0 what ioctl() returns, < 0 it fails with errno = -value
  *   Node -> relay
  *     0x50 SHUTDOWN      (conn 0) close everything, remove the socket, exit 0
+ *     0x51 HOLD          (conn 0) u32 ms: a test hook; once the relay has forwarded the next
+ *                        frame to a connection (e.g. a WRITE_RESULT that unblocks the daemon)
+ *                        it sleeps that long before it next looks at its connections, so that a
+ *                        daemon's packets, closes and new connections pile up meanwhile (to
+ *                        reproduce orderings deterministically)
  *
  * The relay also exits (removing the socket) when stdin reaches EOF. Exit status 2 = a protocol
  * error on stdin, 1 = a setup error; the reason is printed on stderr.
@@ -56,6 +66,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -70,6 +81,7 @@ enum {
 	T_LOG = 0x13,
 	T_HANGUP = 0x44,
 	T_SHUTDOWN = 0x50,
+	T_HOLD = 0x51,
 };
 
 #define HDR 12
@@ -86,6 +98,8 @@ static struct conn conns[MAX_CONNS];
 static int n_conns;
 static uint32_t next_id = 1;
 static const char *sock_path;
+static unsigned hold_ms;      /* sleep before the next look at the connections */
+static unsigned hold_pending; /* HOLD received: arm hold_ms after the next forwarded frame */
 static int listen_fd = -1;
 
 static void put_u16(unsigned char *p, uint16_t v)
@@ -172,11 +186,17 @@ static int find_conn(uint32_t id)
 	return -1;
 }
 
+/* Ordering: conns[] stays in accept order (ascending id), and every connection is drained whole
+ * (all its queued packets, then its end) before the next one is looked at and before new
+ * connections are accepted. A daemon that closes the device and opens it again has closed the
+ * old connection before connecting the new one, so its old packets and CLOSE always reach Node
+ * before the new connection's OPEN. */
 static void drop_conn(int i)
 {
 	uint32_t id = conns[i].id;
 	close(conns[i].fd);
-	conns[i] = conns[--n_conns];
+	memmove(&conns[i], &conns[i + 1], (size_t)(n_conns - i - 1) * sizeof(conns[0]));
+	n_conns--;
 	frame_out(T_CLOSE, id, NULL, 0, NULL, 0);
 }
 
@@ -196,6 +216,10 @@ static void handle_frame(int type, uint32_t id, const unsigned char *payload, si
 		cleanup();
 		exit(0);
 	}
+	if (type == T_HOLD && id == 0) {
+		hold_pending = len >= 4 ? get_u32(payload) : 0;
+		return;
+	}
 	int i = find_conn(id);
 	if (i < 0) {
 		dropped(id, type, ENOTCONN);
@@ -210,40 +234,62 @@ static void handle_frame(int type, uint32_t id, const unsigned char *payload, si
 	do
 		n = sendmsg(conns[i].fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
-	if (n < 0)
+	if (n < 0) {
 		dropped(id, type, errno);
+	} else if (hold_pending) {
+		hold_ms = hold_pending;
+		hold_pending = 0;
+	}
 }
 
-/* A packet (or the end) on connection i. */
-static void handle_conn(int i)
+/*
+ * Every packet queued on connection i, then its end if it has ended. Returns 1 when the
+ * connection was dropped (conns[i] is now the next one), else 0.
+ * A peer that closes with packets of ours still unread in its queue (a message the daemon never
+ * read) makes our next recv fail once with ECONNRESET (unix_release_sock sets sk_err; recv
+ * reports a pending error before queued data); the packets it sent before closing are still
+ * queued here and are relayed before the CLOSE, so a notification sent right before a close (the
+ * READ of a failed read) is never lost.
+ */
+static int handle_conn(int i)
 {
 	int fd = conns[i].fd;
-	unsigned char peek[PKT_HDR];
-	ssize_t total = recv(fd, peek, sizeof(peek), MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-	if (total < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (total <= 0) {
-		drop_conn(i);
-		return;
-	}
-	unsigned char *buf = malloc((size_t)total);
-	if (!buf) {
-		logf_out("out of memory for a %zd-byte packet", total);
-		drop_conn(i);
-		return;
-	}
-	ssize_t n = recv(fd, buf, (size_t)total, MSG_DONTWAIT);
-	if (n != total) {
+	int resets = 0;
+	for (;;) {
+		unsigned char peek[PKT_HDR];
+		ssize_t total = recv(fd, peek, sizeof(peek), MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+		if (total < 0 && errno == EINTR)
+			continue;
+		if (total < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (total < 0 && errno == ECONNRESET && resets++ < 1)
+			continue; /* the error is reported once; queued packets follow */
+		if (total <= 0) {
+			drop_conn(i);
+			return 1;
+		}
+		unsigned char *buf = malloc((size_t)total);
+		if (!buf) {
+			logf_out("out of memory for a %zd-byte packet", total);
+			drop_conn(i);
+			return 1;
+		}
+		ssize_t n;
+		do
+			n = recv(fd, buf, (size_t)total, MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n != total) {
+			free(buf);
+			drop_conn(i);
+			return 1;
+		}
+		if (n < PKT_HDR) {
+			logf_out("conn %u: %zd-byte packet without a header ignored", conns[i].id, n);
+		} else {
+			frame_out(buf[0], conns[i].id, buf + PKT_HDR, (size_t)n - PKT_HDR, NULL, 0);
+		}
 		free(buf);
-		drop_conn(i);
-		return;
 	}
-	if (n < PKT_HDR) {
-		logf_out("conn %u: %zd-byte packet without a header ignored", conns[i].id, n);
-	} else {
-		frame_out(buf[0], conns[i].id, buf + PKT_HDR, (size_t)n - PKT_HDR, NULL, 0);
-	}
-	free(buf);
 }
 
 int main(int argc, char **argv)
@@ -283,6 +329,12 @@ int main(int argc, char **argv)
 	size_t in_len = 0, in_cap = 0;
 	struct pollfd pfd[2 + MAX_CONNS];
 	for (;;) {
+		if (hold_ms) {
+			struct timespec ts = { (time_t)(hold_ms / 1000), (long)(hold_ms % 1000) * 1000000L };
+			hold_ms = 0;
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
 		pfd[0].fd = 0;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = n_conns < MAX_CONNS ? listen_fd : -1;
@@ -299,11 +351,13 @@ int main(int argc, char **argv)
 			cleanup();
 			return 1;
 		}
-		/* Connections first, so that a daemon's packets are relayed in the order they were sent
-		 * relative to its CLOSE. Walk backwards: drop_conn moves the last entry into slot i. */
-		for (int i = n - 1; i >= 0; i--)
-			if (pfd[2 + i].revents)
-				handle_conn(i);
+		/* Connections first, oldest first, each drained whole (see drop_conn): a connection's
+		 * packets and CLOSE go out before any packet of a younger one. Every connection is
+		 * drained, not only those poll reported: one that became readable after poll returned
+		 * is still older than a connection accepted below. */
+		for (int i = 0; i < n_conns;)
+			if (!handle_conn(i))
+				i++;
 		if (pfd[1].revents & POLLIN) {
 			int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 			if (fd >= 0) {

@@ -22,10 +22,18 @@
  *   DATA packets that arrive while the shim waits for a WRITE/IOCTL result are queued in memory
  *   and handed out first (the kernel may queue a reply inside on_msg, before write returns).
  *
+ *   A DATA_KILL packet is a DATA packet after whose read() the shim kills the daemon (SIGKILL to
+ *   itself, after the READ notification): the daemon has consumed the message and done nothing
+ *   with it, a crash at a defined point (hvsim's "before-apply").
+ *
  * Filesystem freeze (hv_vss_daemon's vss_do_freeze: open(mnt_dir, O_RDONLY) + ioctl FIFREEZE/
  * FITHAW): open() of a mount directory from the fake mount table returns a placeholder fd
- * (/dev/null) remembered as "fake mount"; FIFREEZE/FITHAW on it is asked of hvsim over the open
- * device connection (IOCTL -> IOCTL_RESULT), so hvsim decides success or failure per mount.
+ * (/dev/null) remembered as "fake mount"; FIFREEZE/FITHAW on it is asked of hvsim (IOCTL ->
+ * IOCTL_RESULT), so hvsim decides success or failure per mount. These are filesystem ioctls, not
+ * device ones: they travel over a connection of their own (the filesystem channel, opened on the
+ * first such ioctl with an FS packet, to the socket of the last device opened), which stays up
+ * while the daemon closes and reopens the device — hv_vss_daemon.c:247-256 closes the device and
+ * only then thaws what it left frozen.
  * FIFREEZE/FITHAW on any other fd is refused here with EPERM and never reaches the kernel.
  * (Below this, the sandbox launcher's seccomp filter and user namespace stop it again.)
  *
@@ -66,6 +74,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -100,11 +109,13 @@ enum {
 	PKT_READ = 0x03,
 	PKT_POLL = 0x04,
 	PKT_IOCTL = 0x05,
+	PKT_FS = 0x06,
 	PKT_OPEN_RESULT = 0x41,
 	PKT_WRITE_RESULT = 0x42,
 	PKT_DATA = 0x43,
 	PKT_HANGUP = 0x44,
 	PKT_IOCTL_RESULT = 0x45,
+	PKT_DATA_KILL = 0x46,
 };
 #define PKT_HDR 4
 #define FAKE_BLOCK_MAJOR 240 /* "local/experimental use" in devices.txt */
@@ -328,6 +339,7 @@ static const char *redirect_path(const char *path, char *out, size_t outlen)
 struct msg {
 	struct msg *next;
 	size_t len;
+	int die; /* a DATA_KILL message: the daemon dies in the read() that returns it */
 	unsigned char data[];
 };
 
@@ -343,7 +355,9 @@ struct dev {
 #define MAX_FDS 4096
 static struct dev *devs[MAX_FDS];
 static int fake_mount_fd[MAX_FDS]; /* mount index + 1, 0 = not a fake mount fd */
-static int last_dev_fd = -1;
+static char fs_dev_name[64]; /* the device whose socket the filesystem channel connects to */
+static int fs_fd = -1;       /* the filesystem channel (FIFREEZE/FITHAW), -1 before first use */
+static struct dev fs_dev;    /* its hang-up state */
 
 static struct dev *dev_of(int fd)
 {
@@ -454,8 +468,22 @@ static struct msg *recv_pkt(int fd, int flags, int *eof)
 	return m;
 }
 
+static int is_data(int type)
+{
+	return type == PKT_DATA || type == PKT_DATA_KILL;
+}
+
+/* The crash point of a DATA_KILL message: the read() returned to nobody. */
+static void die_after_read(const struct dev *d)
+{
+	shim_log("%s: killed inside read() as asked (DATA_KILL)", d->name);
+	syscall(SYS_kill, (pid_t)syscall(SYS_getpid), SIGKILL);
+	_exit(137); /* not reached */
+}
+
 static void stash(struct dev *d, struct msg *m)
 {
+	m->die = m->data[0] == PKT_DATA_KILL;
 	/* keep only the message bytes */
 	memmove(m->data, m->data + PKT_HDR, m->len - PKT_HDR);
 	m->len -= PKT_HDR;
@@ -487,7 +515,7 @@ static struct msg *wait_result(int fd, struct dev *d, int want)
 		int type = m->data[0];
 		if (type == want)
 			return m;
-		if (type == PKT_DATA) {
+		if (is_data(type)) {
 			stash(d, m);
 			continue;
 		}
@@ -568,7 +596,7 @@ static int dev_open(const char *name, int flags)
 		return -1;
 	}
 	devs[fd] = d;
-	last_dev_fd = fd;
+	snprintf(fs_dev_name, sizeof(fs_dev_name), "%s", name);
 	return fd;
 }
 
@@ -576,8 +604,6 @@ static void dev_free(int fd)
 {
 	struct dev *d = devs[fd];
 	devs[fd] = NULL;
-	if (last_dev_fd == fd)
-		last_dev_fd = -1;
 	while (d && d->head) {
 		struct msg *n = d->head->next;
 		free(d->head);
@@ -606,11 +632,14 @@ static ssize_t dev_read(int fd, struct dev *d, void *buf, size_t count)
 			}
 			memcpy(buf, m->data, m->len);
 			ssize_t len = (ssize_t)m->len;
+			int die = m->die;
 			d->head = m->next;
 			if (!d->head)
 				d->tail = NULL;
 			free(m);
 			notify_read(fd, count, len);
+			if (die)
+				die_after_read(d);
 			return len;
 		}
 		if (d->hung) {
@@ -630,7 +659,7 @@ static ssize_t dev_read(int fd, struct dev *d, void *buf, size_t count)
 			mark_hung(d, NULL, 0);
 			continue;
 		}
-		if (total >= PKT_HDR && hdr[0] == PKT_DATA) {
+		if (total >= PKT_HDR && is_data(hdr[0])) {
 			size_t len = (size_t)total - PKT_HDR;
 			if (count < len) {
 				notify_read(fd, count, -EINVAL);
@@ -650,6 +679,8 @@ static ssize_t dev_read(int fd, struct dev *d, void *buf, size_t count)
 				continue;
 			}
 			notify_read(fd, count, (int64_t)len);
+			if (hdr[0] == PKT_DATA_KILL)
+				die_after_read(d);
 			return (ssize_t)len;
 		}
 		int eof;
@@ -714,7 +745,7 @@ static short dev_poll_now(int fd, struct dev *d)
 			mark_hung(d, NULL, 0);
 			continue;
 		}
-		if (total >= PKT_HDR && hdr[0] == PKT_DATA)
+		if (total >= PKT_HDR && is_data(hdr[0]))
 			return POLLIN | POLLRDNORM;
 		int eof;
 		struct msg *m = recv_pkt(fd, MSG_DONTWAIT, &eof);
@@ -899,14 +930,50 @@ EXPORT int close(int fd)
 	return real_close(fd);
 }
 
+/* The filesystem channel: connected on first use to the last opened device's socket. */
+static int fs_channel(void)
+{
+	if (fs_fd >= 0 && !fs_dev.hung)
+		return fs_fd;
+	if (fs_fd >= 0) {
+		real_close(fs_fd);
+		fs_fd = -1;
+	}
+	const char *dir = getenv("HVSIM_DEVICE_DIR");
+	if (!dir || !*dir || !fs_dev_name[0])
+		return -1;
+	struct sockaddr_un sa = { 0 };
+	sa.sun_family = AF_UNIX;
+	int m = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, fs_dev_name);
+	if (m < 0 || (size_t)m >= sizeof(sa.sun_path))
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		real_close(fd);
+		return -1;
+	}
+	unsigned char p[4];
+	put_u32(p, (uint32_t)syscall(SYS_getpid));
+	if (send_pkt(fd, PKT_FS, p, sizeof(p), NULL, 0) < 0) {
+		real_close(fd);
+		return -1;
+	}
+	memset(&fs_dev, 0, sizeof(fs_dev));
+	snprintf(fs_dev.name, sizeof(fs_dev.name), "filesystem channel");
+	fs_fd = fd;
+	return fd;
+}
+
 static int fake_freeze(int fd, unsigned long req)
 {
 	int idx = fake_mount_fd[fd] - 1;
 	const char *name = req == FIFREEZE ? "FIFREEZE" : "FITHAW";
-	int dfd = last_dev_fd;
-	struct dev *d = dev_of(dfd);
-	if (!d || d->hung) {
-		shim_log("%s %s: no open device to ask; refused with EPERM", name, mounts[idx].dir);
+	int dfd = fs_channel();
+	struct dev *d = &fs_dev;
+	if (dfd < 0) {
+		shim_log("%s %s: no device was opened, nobody to ask; refused with EPERM", name, mounts[idx].dir);
 		errno = EPERM;
 		return -1;
 	}

@@ -22,9 +22,9 @@ import { resolve } from "node:path";
 import { registerTargetFactory } from "../../conform/runner.ts";
 import { registerDefaultCandidate } from "../../conform/targets.ts";
 import type { Capability, Target } from "../../conform/types.ts";
-import { HV_IDENTITY, HypervSessionBase, type CrashRequest, type HvAnswer, type HvIdentity, type HypervOpenOptions } from "../../conform/hyperv-session.ts";
+import { HV_IDENTITY, HypervSessionBase, type CrashPoint, type CrashRequest, type HvAnswer, type HvIdentity, type HypervOpenOptions } from "../../conform/hyperv-session.ts";
 import type { KvpRequest, Service, VssOpName } from "../../devices/hyperv/index.ts";
-import { DaemonBridge, DaemonBridgeError, type DaemonIdentity, type BridgeEventKind } from "./bridge.ts";
+import { DaemonBridge, DaemonBridgeError, type DaemonIdentity, type BridgeEventKind, type WriteEvent } from "./bridge.ts";
 import {
   explainReport,
   findSanitizedDaemons,
@@ -73,7 +73,17 @@ export class RealHypervSession extends HypervSessionBase {
   private readonly failures = new Map<string, number>();
   /** Set while killing the daemon mid-transaction: its writes and ioctls are left unanswered. */
   private holding = false;
-  private killOnRead = false;
+  /** crashDuring's point for the request being sent (undefined: no crash planned). */
+  private crashAt: CrashPoint | undefined;
+  /**
+   * Filesystems (mount directories) frozen by the daemon's FIFREEZE and not yet thawed: the kernel
+   * keeps them frozen whatever happens to the daemon (fs/super.c freeze_super: EBUSY when already
+   * frozen; thaw_super: EINVAL when not frozen, which hv_vss_daemon.c:52-53 both count as success).
+   */
+  private readonly frozenDirs = new Set<string>();
+  /** delayNextAnswer: the next answering write is held until the virtual clock reaches `due`. */
+  private delayNs: number | undefined;
+  private held: { event: WriteEvent; due: number } | undefined;
   private wake: (() => void) | undefined;
   /** Anomalies of the bridging itself (a read the kernel model disagrees with...). */
   readonly anomalies: string[] = [];
@@ -100,10 +110,22 @@ export class RealHypervSession extends HypervSessionBase {
     b.onWrite((e) => {
       if (this.holding) return undefined; // the daemon dies in write(): it never reaches the kernel
       this.lastCall = "write";
-      const r = this.kernel.write(this.service, FROM, new Uint8Array(e.data));
-      this.pump();
-      this.poke();
-      return r >= 0 ? r : { errno: -r };
+      const answering = e.data.length > 4 && this.state() === "USERSPACE_REQ";
+      if (answering && this.crashAt === "after-apply") {
+        // The crash point "after-apply": the request is applied, the answer never written.
+        this.crashAt = undefined;
+        this.holding = true;
+        b.kill("SIGKILL");
+        this.poke();
+        return undefined;
+      }
+      if (answering && this.delayNs !== undefined) {
+        this.held = { event: e, due: this.bench.now + this.delayNs };
+        this.delayNs = undefined;
+        this.poke();
+        return undefined;
+      }
+      return this.kernelWrite(e);
     });
     b.onIoctl((e) => {
       if (this.holding) return undefined;
@@ -111,7 +133,14 @@ export class RealHypervSession extends HypervSessionBase {
       this.lastCall = "ioctl";
       this.poke();
       const f = e.request === "FIFREEZE" ? this.failures.get(e.path) : undefined;
-      return f ? { errno: f } : 0;
+      if (f) return { errno: f };
+      if (e.request === "FIFREEZE") {
+        if (this.frozenDirs.has(e.path)) return { errno: "EBUSY" };
+        this.frozenDirs.add(e.path);
+        return 0;
+      }
+      if (!this.frozenDirs.delete(e.path)) return { errno: "EINVAL" };
+      return 0;
     });
     b.on("read", (e) => {
       this.lastCall = "read";
@@ -119,10 +148,10 @@ export class RealHypervSession extends HypervSessionBase {
         const got = this.kernel.read(this.service, FROM, e.count);
         if (typeof got === "number") this.anomalies.push(`daemon read ${e.result} bytes but the kernel model's read says ${got}`);
         else if (got.length !== e.result) this.anomalies.push(`daemon read ${e.result} bytes of a ${got.length}-byte message`);
-        if (this.killOnRead && this.state() === "USERSPACE_REQ") {
-          this.killOnRead = false;
+        if (this.crashAt === "before-apply" && this.state() === "USERSPACE_REQ") {
+          // The shim killed the daemon inside this read (deliver(..., {killAfterRead})).
+          this.crashAt = undefined;
           this.holding = true;
-          b.kill("SIGKILL");
         }
       }
       this.poke();
@@ -147,7 +176,10 @@ export class RealHypervSession extends HypervSessionBase {
     };
   }
 
+  private mounts: RealSessionOptions["mounts"];
+
   async start(o: RealSessionOptions): Promise<void> {
+    this.mounts = o.mounts;
     await this.bridge.start({
       service: this.service,
       identity: bridgeIdentity(o.identity ?? HV_IDENTITY),
@@ -196,18 +228,36 @@ export class RealHypervSession extends HypervSessionBase {
     });
   }
 
+  private kernelWrite(e: WriteEvent): number | { errno: number } {
+    const r = this.kernel.write(this.service, FROM, new Uint8Array(e.data));
+    this.pump();
+    this.poke();
+    return r >= 0 ? r : { errno: -r };
+  }
+
   /** Delivers the kernel's queued message to the daemon (once). */
   private pump(): void {
     const t = this.kernel.svc(this.service).hvt;
     if (t.outmsg && t.outmsg !== this.delivered && this.connOpen && this.bridge.connection !== undefined) {
       this.delivered = t.outmsg;
-      this.bridge.deliver(t.outmsg);
+      // A request (not a registration reply) the daemon is to die on right after reading it.
+      const kill = this.crashAt === "before-apply" && this.state() === "USERSPACE_REQ";
+      this.bridge.deliver(t.outmsg, undefined, kill ? { killAfterRead: true } : undefined);
     }
   }
 
-  /** The daemon cannot act before the clock moves: blocked in poll with nothing queued, or gone. */
+  /** A held (delayed) answer whose time has come goes to the kernel now. */
+  private releaseHeld(): void {
+    const h = this.held;
+    if (!h || this.bench.now < h.due) return;
+    this.held = undefined;
+    if (!h.event.answered) h.event.respond(this.kernelWrite(h.event));
+  }
+
+  /** The daemon cannot act before the clock moves: blocked in poll with nothing queued, blocked in a held write, or gone. */
   private quiescent(): boolean {
     if (!this.bridge.running) return !this.connOpen;
+    if (this.held) return true;
     return this.connOpen && this.lastCall === "poll" && this.kernel.svc(this.service).hvt.outmsg === null;
   }
 
@@ -216,12 +266,17 @@ export class RealHypervSession extends HypervSessionBase {
     const clock = this.bench.clock;
     let steps = 0;
     for (;;) {
+      this.releaseHeld();
       this.pump();
       if (this.bridge.handlerErrors.length) throw new Error(`bridge handler failed: ${this.bridge.handlerErrors[0]!.message}`);
       const bad = this.sanitizer.reports.length ? this.sanitizerReports().find((r) => r.complete && !r.explainedBy) : undefined;
       if (bad) throw new Error(`hv-daemon:${this.service}: ${reportSummary(bad)}\n  ${reportExcerpt(bad).join("\n  ")}`);
       if (done()) return;
       const next = clock.nextAt;
+      if (this.held && (next === undefined || next > this.held.due)) {
+        clock.runUntil(this.held.due);
+        continue;
+      }
       if (next !== undefined && (next - this.bench.now <= NEAR_NS || this.quiescent())) {
         clock.runNext();
         if (++steps % 256 === 0) await new Promise((r) => setImmediate(r));
@@ -246,7 +301,7 @@ export class RealHypervSession extends HypervSessionBase {
   }
 
   protected async settle(): Promise<void> {
-    await this.until(() => this.bench.clock.nextAt === undefined && this.quiescent(), "the bench to settle");
+    await this.until(() => this.bench.clock.nextAt === undefined && this.quiescent() && !this.held, "the bench to settle");
   }
 
   takeIoctls(): string[] {
@@ -260,16 +315,39 @@ export class RealHypervSession extends HypervSessionBase {
     else this.failures.delete(dir);
   }
 
-  async crashDuring(req: CrashRequest): Promise<HvAnswer> {
+  async crashDuring(req: CrashRequest, point: CrashPoint = "before-apply"): Promise<HvAnswer> {
     this.inFlight = "kvp" in req ? req.kvp : undefined;
-    this.killOnRead = true;
+    this.crashAt = point;
     const a = await this.answerOf(this.send(req), "a request the daemon dies on");
     await this.bridge.exited(this.timeoutMs);
     return a;
   }
 
+  frozen(): string[] {
+    return (this.mounts ?? []).map((m) => m.dir).filter((d) => this.frozenDirs.has(d));
+  }
+
+  delayNextAnswer(ns: number): void {
+    this.delayNs = ns;
+  }
+
+  override async resetDevice(): Promise<void> {
+    await super.resetDevice();
+    // What hvutil_transport_destroy leaves the daemon (hv_utils_transport.c): the bridge's defaults.
+    if (this.bridge.connection !== undefined) this.bridge.hangup();
+  }
+
+  protected daemonAlive(): boolean {
+    return this.bridge.running || this.connOpen;
+  }
+
+  async daemonExit(): Promise<number | null> {
+    await this.until(() => !this.bridge.running && !this.connOpen, "the daemon to exit");
+    return (await this.bridge.exited(this.timeoutMs)).code;
+  }
+
   async restart(): Promise<void> {
-    this.killOnRead = false;
+    this.crashAt = undefined;
     await this.bridge.restart({ timeoutMs: this.timeoutMs });
     this.holding = false;
     await this.registered();
