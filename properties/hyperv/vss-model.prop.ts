@@ -39,6 +39,10 @@ function expected(m: Model, op: VssOpName, fate: Fate, profile: KernelProfile): 
   }
   if (applied && op === "thaw") m.frozen = false;
   if (fate === "late" || fate === "crash-before" || fate === "crash-after") status = HV_E_FAIL;
+  // A late answer: the kernel has timed the request out, so the daemon's write fails and it
+  // reopens the device, thawing first when it froze (tools/hv/hv_vss_daemon.c 6.1: the write
+  // failure at :347-349 jumps to reopen_vss_fd, :247-256 thaws while fs_frozen).
+  if (fate === "late") m.frozen = false;
   if (fate === "crash-before" || fate === "crash-after") m.up = false;
   if (op === "hot-backup" && status === 0) return { status, flags: profile === "spec" ? 5 : 0 };
   return { status };

@@ -71,7 +71,7 @@ const Q35_PM: MachineSpec = { ...MACHINES.q35!, devices: MACHINES.q35!.devices.f
 /** Every machine a scenario can name whose restore promises continuity, plus every PM timer profile under the monotonic policy. */
 const CONTINUOUS: [string, MachineSpec][] = [
   ["q35 (PCI host, LPC, ACPI PM block; vmgenid renews on restore by design)", Q35_PM],
-  ...["acpi", "testbox", "hyperv", "bhyve-host"].map((n): [string, MachineSpec] => [n, resolveMachine(n)!]),
+  ...["acpi", "acpi24", "testbox", "hyperv", "bhyve-host"].map((n): [string, MachineSpec] => [n, resolveMachine(n)!]),
   ["bhyve (restore: monotonic)", bhyveWith("monotonic", 5_000_000_000)],
   ["pmtimer bhyve / monotonic", pmMachine("pm-bhyve", { profile: "bhyve", restore: "monotonic" })],
   ["pmtimer acpi 32-bit / monotonic", pmMachine("pm-acpi32", { profile: "acpi", tmrValExt: true })],

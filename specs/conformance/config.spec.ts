@@ -109,7 +109,10 @@ describe("README", () => {
     const { parse } = await import("yaml");
     const steps = (parse(`jobs:\n${job}`) as { jobs: { conform: { steps: { run?: string; uses?: string }[] } } }).jobs.conform.steps;
     const conform = steps.find((st) => st.run?.includes("hvsim conform"))!.run!;
-    for (const t of ["qtest:qemu", "hv-daemon:kvp", "hv-daemon:vss"]) expect(conform).toContain(`--target ${t}`);
+    for (const t of ["qtest:qemu", "hv-daemon:kvp", "hv-daemon:vss", "hv-daemon:kvp=asan", "hv-daemon:vss=asan"]) expect(conform).toContain(`--target ${t}`);
+    // The sanitized daemons' targets need their build, and the build needs the kernel source package.
+    expect(steps.some((st) => st.run?.includes("scripts/build-hv-daemons.sh"))).toBe(true);
+    expect(steps.some((st) => st.run?.includes("linux-source-6.1"))).toBe(true);
     expect(conform).toContain("--junit reports/conform.junit.xml");
     expect(steps.some((st) => st.uses?.startsWith("actions/upload-artifact@"))).toBe(true);
     expect(steps.some((st) => st.uses?.startsWith("actions/cache@"))).toBe(true);
