@@ -116,7 +116,9 @@ describe("hvsim fuzz CLI", () => {
   it("saves a shrunk finding with its seed, and --replay reproduces it", () => {
     const dir = mkdtempSync(join(tmpdir(), "hvsim-fuzz-spec-"));
     const cmd = `exec:sh -c '[ $(wc -c < "$1") -gt 20 ] && kill -SEGV $$; exit 0' sh @@`;
-    const r = hvsim(["fuzz", cmd, "--runs", "300", "--seed", "5", "--corpus", dir, "--export", "3"]);
+    // A generous --timeout: on a loaded machine a `sh` run can take seconds, and an input that
+    // hangs instead of crashing would stop the shrinking this test is about.
+    const r = hvsim(["fuzz", cmd, "--runs", "300", "--seed", "5", "--corpus", dir, "--export", "3", "--timeout", "30000"]);
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/finding: signal: killed by SIGSEGV/);
     const sub = readdirSync(dir).find((d) => d.startsWith("exec"))!;
@@ -126,7 +128,7 @@ describe("hvsim fuzz CLI", () => {
     expect(readFileSync(join(dir, sub, bin)).length).toBe(21);
     const meta = JSON.parse(readFileSync(join(dir, sub, bin.replace(/\.bin$/, ".json")), "utf8"));
     expect(meta).toMatchObject({ seed: 5, kind: "signal" });
-    const again = hvsim(["fuzz", "--replay", join(dir, sub, bin)]);
+    const again = hvsim(["fuzz", "--replay", join(dir, sub, bin), "--timeout", "30000"]);
     expect(again.status).toBe(1);
     expect(again.stdout).toMatch(/regenerates the original input: yes/);
     expect(again.stdout).toMatch(/still fails: signal/);
