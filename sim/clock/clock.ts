@@ -3,16 +3,18 @@
 // owns the bench's seeded RNG and its trace, so that serialize() captures everything a
 // continuation depends on.
 //
-// Layout (for speed; none of it is visible through the API): a pending event's fields sit in a
-// slot of parallel arrays (structure of arrays: `sSeq`, `sTarget`, `sKind`, `sPayload`; freed
-// slots are reused), so the queue keeps no object per event. A 4-ary min-heap orders the slots on
-// (at, seq): heap position i holds the due time `hAt[i]` next to the slot number `hSlot[i]`, so
-// sifting moves plain numbers only, and the positions past the last entry hold +Infinity, so
-// choosing among four children needs no bounds checks. Sequence numbers, read through the slot,
-// break ties between equal times only. Dispatch leaves a "hole" at the root while the handler
-// runs: an event the handler schedules then replaces the root and sifts down once (instead of a
-// pop and a push); otherwise the hole is filled before anything else looks at the heap. The
-// handler gets a fresh event object built from the slot.
+// Layout (for speed; none of it is visible through the API): the queue keeps no object per event.
+// A pending event sits in a slot of a pool: `sd[2 * slot]` is its sequence number and
+// `sd[2 * slot + 1]` its "meta", the number of its (target, kind) pair (pairs are numbered on first
+// use and cache their handler) shifted left once, with bit 0 set when the payload is not null; only
+// such a payload is kept, in `sPayload[slot]`. Freed slots are reused, newest first. A 4-ary
+// min-heap orders the slots on (at, seq): position i holds the due time `hAt[i]` next to the slot
+// number `hSlot[i]`, so sifting moves plain numbers only, and the positions past the last entry
+// hold +Infinity, so choosing among four children needs no bounds checks. Sequence numbers, read
+// through the slot, break ties between equal times only. Dispatch leaves a "hole" at the root while
+// the handler runs: an event the handler schedules then replaces the root and sifts down once
+// (instead of a pop and a push); otherwise the hole is filled before anything else looks at the
+// heap. The handler gets a fresh event object built from the slot.
 import { addTime, checkTime, MAX_TIME, TimeError } from "./time.ts";
 import { Rng, checkRngState, type RngState } from "./rng.ts";
 import { Trace, checkTraceState, type TraceState } from "./trace.ts";
@@ -70,17 +72,19 @@ export class Clock {
   /** Position 0 holds the event being dispatched, already taken: see the header comment. */
   private hole = false;
   // Slot pool: slots 0..used-1 exist; the free ones are listed in freeSlots[0..nFree-1].
-  private sSeq = new Float64Array(INITIAL_CAPACITY);
-  private sTarget: string[] = [];
-  private sKind: string[] = [];
-  private sPayload: Plain[] = [];
+  private sd = new Float64Array(2 * INITIAL_CAPACITY);
+  private readonly pairIds = new Map<string, Map<string, number>>();
+  private readonly pairTarget: string[] = [];
+  private readonly pairKind: string[] = [];
+  private readonly pairHandler: (Handler | undefined)[] = [];
+  private lastTarget = "";
+  private lastKind = "";
+  private lastPair = -1;
+  private sPayload: Plain[] = new Array<Plain>(INITIAL_CAPACITY).fill(null);
   private used = 0;
   private freeSlots = new Int32Array(INITIAL_CAPACITY);
   private nFree = 0;
   private readonly handlers = new Map<string, Map<string, Handler>>();
-  private cacheTarget = "";
-  private cacheKind = "";
-  private cacheHandler: Handler | undefined;
   private readonly traceOn: boolean;
   readonly rng: Rng;
   readonly trace: Trace;
@@ -114,13 +118,13 @@ export class Clock {
     if (!m) this.handlers.set(target, (m = new Map()));
     if (m.has(kind)) throw new ClockError(`a handler for ${target}/${kind} is already registered`);
     m.set(kind, handler);
-    this.cacheHandler = undefined;
+    this.pairHandler.fill(undefined);
   }
 
   /** Removes every handler of `target` (a device being detached). */
   off(target: string): void {
     this.handlers.delete(target);
-    this.cacheHandler = undefined;
+    this.pairHandler.fill(undefined);
   }
 
   hasHandler(target: string, kind: string): boolean {
@@ -146,9 +150,9 @@ export class Clock {
   /** Cancels the pending event with sequence number `seq`; false if it is not pending. O(pending). */
   cancel(seq: number): boolean {
     if (this.hole) this.settle();
-    const sSeq = this.sSeq, hSlot = this.hSlot;
+    const sd = this.sd, hSlot = this.hSlot;
     for (let i = 0, n = this.size; i < n; i++) {
-      if (sSeq[hSlot[i]!] === seq) {
+      if (sd[2 * hSlot[i]!] === seq) {
         this.removeAt(i);
         return true;
       }
@@ -206,49 +210,73 @@ export class Clock {
       const at = this.hAt[0]!; // +Infinity when nothing is pending
       if (at > t) return;
       const slot = this.hSlot[0]!;
-      const target = this.sTarget[slot]!, kind = this.sKind[slot]!;
-      let h = this.cacheHandler;
-      if (h === undefined || target !== this.cacheTarget || kind !== this.cacheKind) h = this.lookup(slot, at);
-      const ev: ClockEvent = { at, seq: this.sSeq[slot]!, target, kind, payload: this.sPayload[slot]! };
+      const sd = this.sd;
+      const meta = sd[2 * slot + 1]!;
+      const pair = meta >> 1;
+      const h = this.pairHandler[pair] ?? this.lookup(slot, at);
+      const target = this.pairTarget[pair]!, kind = this.pairKind[pair]!;
+      let payload: Plain = null;
+      if (meta & 1) {
+        payload = this.sPayload[slot]!;
+        this.sPayload[slot] = null;
+      }
+      const ev: ClockEvent = { at, seq: sd[2 * slot]!, target, kind, payload };
       // Take the event: its slot is free again and the root becomes the hole.
-      this.sPayload[slot] = null;
       this.freeSlots[this.nFree++] = slot;
       this.hole = true;
       this.now_ = at;
-      if (this.traceOn) this.trace.record(at, "event", target, kind, ev.seq, ev.payload);
+      if (this.traceOn) this.trace.record(at, "event", target, kind, ev.seq, payload);
       h(ev, this);
     }
   }
 
   private lookup(slot: number, at: number): Handler {
-    const target = this.sTarget[slot]!, kind = this.sKind[slot]!;
+    const pair = this.sd[2 * slot + 1]! >> 1;
+    const target = this.pairTarget[pair]!, kind = this.pairKind[pair]!;
     const h = this.handlers.get(target)?.get(kind);
-    if (h === undefined) throw new ClockError(`no handler registered for event ${target}/${kind} (seq ${this.sSeq[slot]}) at ${at} ns`);
-    this.cacheTarget = target;
-    this.cacheKind = kind;
-    this.cacheHandler = h;
+    if (h === undefined) throw new ClockError(`no handler registered for event ${target}/${kind} (seq ${this.sd[2 * slot]}) at ${at} ns`);
+    this.pairHandler[pair] = h;
     return h;
   }
 
-  private insert(at: number, target: string, kind: string, payload: Plain): number {
+  /** The number of the pair (target, kind), numbering it if it is new. */
+  private pairOf(target: string, kind: string): number {
     if (typeof target !== "string" || typeof kind !== "string") {
       throw new ClockError(`event target and kind must be strings, got ${typeof target} and ${typeof kind}`);
     }
+    let m = this.pairIds.get(target);
+    if (!m) this.pairIds.set(target, (m = new Map()));
+    let pair = m.get(kind);
+    if (pair === undefined) {
+      pair = this.pairTarget.length;
+      m.set(kind, pair);
+      this.pairTarget.push(target);
+      this.pairKind.push(kind);
+      this.pairHandler.push(undefined);
+    }
+    this.lastTarget = target;
+    this.lastKind = kind;
+    this.lastPair = pair;
+    return pair;
+  }
+
+  private insert(at: number, target: string, kind: string, payload: Plain): number {
+    const pair = target === this.lastTarget && kind === this.lastKind ? this.lastPair : this.pairOf(target, kind);
     const seq = this.seq_++;
     let slot: number;
     if (this.nFree > 0) {
       slot = this.freeSlots[--this.nFree]!;
-      this.sTarget[slot] = target;
-      this.sKind[slot] = kind;
-      this.sPayload[slot] = payload;
     } else {
-      slot = this.used++;
       if (this.size + PAD >= this.hAt.length) this.grow();
-      this.sTarget.push(target);
-      this.sKind.push(kind);
-      this.sPayload.push(payload);
+      slot = this.used++;
     }
-    this.sSeq[slot] = seq;
+    const sd = this.sd;
+    sd[2 * slot] = seq;
+    if (payload === null) sd[2 * slot + 1] = pair << 1;
+    else {
+      sd[2 * slot + 1] = (pair << 1) | 1;
+      this.sPayload[slot] = payload;
+    }
     const hAt = this.hAt, hSlot = this.hSlot;
     if (this.hole) {
       // Replace the taken root. The new event has the largest seq so far, so among equal times it
@@ -308,7 +336,7 @@ export class Clock {
 
   /** The sequence number of the entry at heap position i (i < size). */
   private seqAt(i: number): number {
-    return this.sSeq[this.hSlot[i]!]!;
+    return this.sd[2 * this.hSlot[i]!]!;
   }
 
   private grow(): void {
@@ -319,9 +347,10 @@ export class Clock {
     const hSlot = new Int32Array(cap);
     hSlot.set(this.hSlot);
     this.hSlot = hSlot;
-    const sSeq = new Float64Array(cap);
-    sSeq.set(this.sSeq);
-    this.sSeq = sSeq;
+    const sd = new Float64Array(2 * cap);
+    sd.set(this.sd);
+    this.sd = sd;
+    for (let i = this.sPayload.length; i < cap; i++) this.sPayload.push(null);
     const freeSlots = new Int32Array(cap);
     freeSlots.set(this.freeSlots);
     this.freeSlots = freeSlots;
@@ -339,7 +368,7 @@ export class Clock {
   /** Places (a, slot) at position i or below, in a heap of n entries (general tie-break). */
   private siftDown(i: number, a: number, slot: number, n: number): void {
     const hAt = this.hAt, hSlot = this.hSlot;
-    const s = this.sSeq[slot]!;
+    const s = this.sd[2 * slot]!;
     for (;;) {
       const c = 4 * i + 1;
       if (c >= n) break;
@@ -357,7 +386,7 @@ export class Clock {
   /** Places (a, slot) at position i or above (general tie-break); returns where it ended. */
   private siftUp(i: number, a: number, slot: number): number {
     const hAt = this.hAt, hSlot = this.hSlot;
-    const s = this.sSeq[slot]!;
+    const s = this.sd[2 * slot]!;
     while (i > 0) {
       const p = (i - 1) >> 2;
       const pa = hAt[p]!;
@@ -389,7 +418,10 @@ export class Clock {
     const out: ClockEvent[] = [];
     for (let i = 0; i < this.size; i++) {
       const slot = this.hSlot[i]!;
-      out.push({ at: this.hAt[i]!, seq: this.sSeq[slot]!, target: this.sTarget[slot]!, kind: this.sKind[slot]!, payload: this.sPayload[slot]! });
+      const meta = this.sd[2 * slot + 1]!;
+      const pair = meta >> 1;
+      const payload = meta & 1 ? this.sPayload[slot]! : null;
+      out.push({ at: this.hAt[i]!, seq: this.sd[2 * slot]!, target: this.pairTarget[pair]!, kind: this.pairKind[pair]!, payload });
     }
     return out.sort((a, b) => a.at - b.at || a.seq - b.seq);
   }
@@ -425,20 +457,21 @@ export class Clock {
     // Sorted (at, seq) order is already a valid heap; slot i holds the i-th event.
     this.hAt = infinities(cap);
     this.hSlot = new Int32Array(cap);
-    this.sSeq = new Float64Array(cap);
+    this.sd = new Float64Array(2 * cap);
     this.freeSlots = new Int32Array(cap);
     this.nFree = 0;
-    this.sTarget = new Array<string>(n);
-    this.sKind = new Array<string>(n);
-    this.sPayload = new Array<Plain>(n);
+    this.sPayload = new Array<Plain>(cap).fill(null);
     for (let i = 0; i < n; i++) {
       const e = events[i]!;
+      const pair = this.pairOf(e.target, e.kind);
       this.hAt[i] = e.at;
       this.hSlot[i] = i;
-      this.sSeq[i] = e.seq;
-      this.sTarget[i] = e.target;
-      this.sKind[i] = e.kind;
-      this.sPayload[i] = e.payload;
+      this.sd[2 * i] = e.seq;
+      if (e.payload === null) this.sd[2 * i + 1] = pair << 1;
+      else {
+        this.sd[2 * i + 1] = (pair << 1) | 1;
+        this.sPayload[i] = e.payload;
+      }
     }
     this.used = n;
     this.size = n;
