@@ -3,13 +3,18 @@
 // owns the bench's seeded RNG and its trace, so that serialize() captures everything a
 // continuation depends on.
 //
-// Layout (for speed; none of it is visible through the API): every pending event sits in a slot of
-// a pool (`evs[slot]`, its sequence number in `slotSeq[slot]`), and the binary min-heap orders
-// slots, keeping the due time next to the slot number in typed arrays (`hAt`, `hSlot`), so
-// sifting moves plain numbers only. Sequence numbers, read through the slot, break ties between
-// equal times. Dispatch leaves a "hole" at the root while the handler runs: an event the handler
-// schedules then replaces the root and sifts down once (instead of a pop and a push); otherwise the
-// hole is filled before anything else looks at the heap.
+// Layout (for speed; none of it is visible through the API): the queue keeps no object per event.
+// A pending event sits in a slot of a pool: `sd[2 * slot]` is its sequence number and
+// `sd[2 * slot + 1]` its "meta", the number of its (target, kind) pair (pairs are numbered on first
+// use and cache their handler) shifted left once, with bit 0 set when the payload is not null; only
+// such a payload is kept, in `sPayload[slot]`. Freed slots are reused, newest first. A 4-ary
+// min-heap orders the slots on (at, seq): position i holds the due time `hAt[i]` next to the slot
+// number `hSlot[i]`, so sifting moves plain numbers only, and the positions past the last entry
+// hold +Infinity, so choosing among four children needs no bounds checks. Sequence numbers, read
+// through the slot, break ties between equal times only. Dispatch leaves a "hole" at the root while
+// the handler runs: an event the handler schedules then replaces the root and sifts down once
+// (instead of a pop and a push); otherwise the hole is filled before anything else looks at the
+// heap. The handler gets a fresh event object built from the slot.
 import { addTime, checkTime, MAX_TIME, TimeError } from "./time.ts";
 import { Rng, checkRngState, type RngState } from "./rng.ts";
 import { Trace, checkTraceState, type TraceState } from "./trace.ts";
@@ -45,27 +50,41 @@ export class ClockError extends Error {
 }
 
 const INITIAL_CAPACITY = 64;
+// A module-local copy: tsx runs this file as CommonJS, where every use of an imported binding is a
+// getter call, too slow for the schedule fast path.
+const LAST_TIME: number = MAX_TIME;
+/** Free heap positions past the last entry that stay +Infinity: the four children of any entry. */
+const PAD = 4;
+
+function infinities(n: number): Float64Array {
+  return new Float64Array(n).fill(Infinity);
+}
 
 export class Clock {
   private now_ = 0;
   private seq_ = 0;
   private dispatching = false;
-  // Heap of slots on (at, seq): positions 0..size-1. Capacity is kept above the slot count, so
-  // that reading one position past the end (a missing right child) stays in bounds.
-  private hAt = new Float64Array(INITIAL_CAPACITY);
+  // 4-ary heap of slots on (at, seq): positions 0..size-1; hAt[size..] is +Infinity and the
+  // capacity stays at least size + PAD.
+  private hAt = infinities(INITIAL_CAPACITY);
   private hSlot = new Int32Array(INITIAL_CAPACITY);
   private size = 0;
   /** Position 0 holds the event being dispatched, already taken: see the header comment. */
   private hole = false;
-  // Slot pool.
-  private evs: (ClockEvent | undefined)[] = [];
-  private slotSeq = new Float64Array(INITIAL_CAPACITY);
+  // Slot pool: slots 0..used-1 exist; the free ones are listed in freeSlots[0..nFree-1].
+  private sd = new Float64Array(2 * INITIAL_CAPACITY);
+  private readonly pairIds = new Map<string, Map<string, number>>();
+  private readonly pairTarget: string[] = [];
+  private readonly pairKind: string[] = [];
+  private readonly pairHandler: (Handler | undefined)[] = [];
+  private lastTarget = "";
+  private lastKind = "";
+  private lastPair = -1;
+  private sPayload: Plain[] = new Array<Plain>(INITIAL_CAPACITY).fill(null);
+  private used = 0;
   private freeSlots = new Int32Array(INITIAL_CAPACITY);
   private nFree = 0;
   private readonly handlers = new Map<string, Map<string, Handler>>();
-  private cacheTarget = "";
-  private cacheKind = "";
-  private cacheHandler: Handler | undefined;
   private readonly traceOn: boolean;
   readonly rng: Rng;
   readonly trace: Trace;
@@ -99,13 +118,13 @@ export class Clock {
     if (!m) this.handlers.set(target, (m = new Map()));
     if (m.has(kind)) throw new ClockError(`a handler for ${target}/${kind} is already registered`);
     m.set(kind, handler);
-    this.cacheHandler = undefined;
+    this.pairHandler.fill(undefined);
   }
 
   /** Removes every handler of `target` (a device being detached). */
   off(target: string): void {
     this.handlers.delete(target);
-    this.cacheHandler = undefined;
+    this.pairHandler.fill(undefined);
   }
 
   hasHandler(target: string, kind: string): boolean {
@@ -117,7 +136,7 @@ export class Clock {
     // Fast path: an integer in [0, 2^32); anything else goes through the full check.
     if (typeof delay !== "number" || delay >>> 0 !== delay) checkTime(delay, "delay");
     const at = this.now_ + delay;
-    if (at > MAX_TIME) addTime(this.now_, delay, "event time");
+    if (at > LAST_TIME) addTime(this.now_, delay, "event time");
     return this.insert(at, target, kind, payload);
   }
 
@@ -131,9 +150,9 @@ export class Clock {
   /** Cancels the pending event with sequence number `seq`; false if it is not pending. O(pending). */
   cancel(seq: number): boolean {
     if (this.hole) this.settle();
-    const slotSeq = this.slotSeq, hSlot = this.hSlot;
+    const sd = this.sd, hSlot = this.hSlot;
     for (let i = 0, n = this.size; i < n; i++) {
-      if (slotSeq[hSlot[i]!] === seq) {
+      if (sd[2 * hSlot[i]!] === seq) {
         this.removeAt(i);
         return true;
       }
@@ -143,7 +162,9 @@ export class Clock {
 
   /** The pending events in dispatch order (copies; for inspection and snapshots). */
   pendingEvents(): ClockEvent[] {
-    return this.sortedPending().map((e) => ({ at: e.at, seq: e.seq, target: e.target, kind: e.kind, payload: clonePlain(e.payload) }));
+    const out = this.sortedPending();
+    for (const e of out) (e as { payload: Plain }).payload = clonePlain(e.payload);
+    return out;
   }
 
   /** Advances time by `ns`, dispatching every event due up to and including the new time. */
@@ -163,23 +184,7 @@ export class Clock {
     if (this.dispatching) throw new ClockError("the clock cannot be advanced from inside an event handler");
     this.dispatching = true;
     try {
-      for (;;) {
-        if (this.hole) this.settle();
-        if (this.size === 0) break;
-        const at = this.hAt[0]!;
-        if (at > t) break;
-        const slot = this.hSlot[0]!;
-        const ev = this.evs[slot]!;
-        let h = this.cacheHandler;
-        if (h === undefined || ev.target !== this.cacheTarget || ev.kind !== this.cacheKind) h = this.lookup(ev);
-        // Take the event: its slot is free again and the root becomes the hole.
-        this.evs[slot] = undefined;
-        this.freeSlots[this.nFree++] = slot;
-        this.hole = true;
-        this.now_ = at;
-        if (this.traceOn) this.trace.record(at, "event", ev.target, ev.kind, ev.seq, ev.payload);
-        h(ev, this);
-      }
+      this.dispatchUntil(t);
       this.now_ = t;
     } finally {
       if (this.hole) this.settle();
@@ -198,60 +203,104 @@ export class Clock {
     return this.runUntil(at);
   }
 
-  private lookup(ev: ClockEvent): Handler {
-    const h = this.handlers.get(ev.target)?.get(ev.kind);
-    if (h === undefined) throw new ClockError(`no handler registered for event ${ev.target}/${ev.kind} (seq ${ev.seq}) at ${ev.at} ns`);
-    this.cacheTarget = ev.target;
-    this.cacheKind = ev.kind;
-    this.cacheHandler = h;
+  /** The dispatch loop of runUntil (which checks t and restores the invariants afterwards). */
+  private dispatchUntil(t: number): void {
+    for (;;) {
+      if (this.hole) this.settle();
+      const at = this.hAt[0]!; // +Infinity when nothing is pending
+      if (at > t) return;
+      const slot = this.hSlot[0]!;
+      const sd = this.sd;
+      const meta = sd[2 * slot + 1]!;
+      const pair = meta >> 1;
+      const h = this.pairHandler[pair] ?? this.lookup(slot, at);
+      const target = this.pairTarget[pair]!, kind = this.pairKind[pair]!;
+      let payload: Plain = null;
+      if (meta & 1) {
+        payload = this.sPayload[slot]!;
+        this.sPayload[slot] = null;
+      }
+      const ev: ClockEvent = { at, seq: sd[2 * slot]!, target, kind, payload };
+      // Take the event: its slot is free again and the root becomes the hole.
+      this.freeSlots[this.nFree++] = slot;
+      this.hole = true;
+      this.now_ = at;
+      if (this.traceOn) this.trace.record(at, "event", target, kind, ev.seq, payload);
+      h(ev, this);
+    }
+  }
+
+  private lookup(slot: number, at: number): Handler {
+    const pair = this.sd[2 * slot + 1]! >> 1;
+    const target = this.pairTarget[pair]!, kind = this.pairKind[pair]!;
+    const h = this.handlers.get(target)?.get(kind);
+    if (h === undefined) throw new ClockError(`no handler registered for event ${target}/${kind} (seq ${this.sd[2 * slot]}) at ${at} ns`);
+    this.pairHandler[pair] = h;
     return h;
   }
 
-  private insert(at: number, target: string, kind: string, payload: Plain): number {
+  /** The number of the pair (target, kind), numbering it if it is new. */
+  private pairOf(target: string, kind: string): number {
     if (typeof target !== "string" || typeof kind !== "string") {
       throw new ClockError(`event target and kind must be strings, got ${typeof target} and ${typeof kind}`);
     }
+    let m = this.pairIds.get(target);
+    if (!m) this.pairIds.set(target, (m = new Map()));
+    let pair = m.get(kind);
+    if (pair === undefined) {
+      pair = this.pairTarget.length;
+      m.set(kind, pair);
+      this.pairTarget.push(target);
+      this.pairKind.push(kind);
+      this.pairHandler.push(undefined);
+    }
+    this.lastTarget = target;
+    this.lastKind = kind;
+    this.lastPair = pair;
+    return pair;
+  }
+
+  private insert(at: number, target: string, kind: string, payload: Plain): number {
+    const pair = target === this.lastTarget && kind === this.lastKind ? this.lastPair : this.pairOf(target, kind);
     const seq = this.seq_++;
-    const ev: ClockEvent = { at, seq, target, kind, payload };
     let slot: number;
     if (this.nFree > 0) {
       slot = this.freeSlots[--this.nFree]!;
-      this.evs[slot] = ev;
     } else {
-      slot = this.evs.length;
-      if (slot + 2 >= this.slotSeq.length) this.grow();
-      this.evs.push(ev);
+      if (this.size + PAD >= this.hAt.length) this.grow();
+      slot = this.used++;
     }
-    this.slotSeq[slot] = seq;
+    const sd = this.sd;
+    sd[2 * slot] = seq;
+    if (payload === null) sd[2 * slot + 1] = pair << 1;
+    else {
+      sd[2 * slot + 1] = (pair << 1) | 1;
+      this.sPayload[slot] = payload;
+    }
+    const hAt = this.hAt, hSlot = this.hSlot;
     if (this.hole) {
       // Replace the taken root. The new event has the largest seq so far, so among equal times it
       // goes after every other one: on a tie it keeps moving down.
       this.hole = false;
-      const hAt = this.hAt, hSlot = this.hSlot, slotSeq = this.slotSeq;
       const n = this.size;
-      const half = n >> 1;
       let i = 0;
-      while (i < half) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        const al = hAt[l]!;
-        const ar = hAt[r]!;
-        let c = l + (+(r < n) & +(ar < al));
-        if (ar === al && r < n && slotSeq[hSlot[r]!]! < slotSeq[hSlot[l]!]!) c = r;
-        const ca = hAt[c]!;
-        if (at < ca) break;
-        hAt[i] = ca;
-        hSlot[i] = hSlot[c]!;
-        i = c;
+      for (;;) {
+        const c = 4 * i + 1;
+        if (c >= n) break;
+        const m = this.minChild(c);
+        const am = hAt[m]!;
+        if (at < am) break;
+        hAt[i] = am;
+        hSlot[i] = hSlot[m]!;
+        i = m;
       }
       hAt[i] = at;
       hSlot[i] = slot;
     } else {
       // Sift up; again the new event goes after equal times.
-      const hAt = this.hAt, hSlot = this.hSlot;
       let i = this.size++;
       while (i > 0) {
-        const p = (i - 1) >> 1;
+        const p = (i - 1) >> 2;
         const pa = hAt[p]!;
         if (pa <= at) break;
         hAt[i] = pa;
@@ -264,17 +313,44 @@ export class Clock {
     return seq;
   }
 
+  /**
+   * The (at, seq)-least of the four positions c..c+3 (c < size; positions past the end hold
+   * +Infinity and are never chosen over an entry).
+   */
+  private minChild(c: number): number {
+    const hAt = this.hAt;
+    let m = c;
+    let am = hAt[c]!;
+    const a1 = hAt[c + 1]!, a2 = hAt[c + 2]!, a3 = hAt[c + 3]!;
+    if (a1 <= am && (a1 < am || this.seqAt(c + 1) < this.seqAt(m))) {
+      m = c + 1;
+      am = a1;
+    }
+    if (a2 <= am && (a2 < am || this.seqAt(c + 2) < this.seqAt(m))) {
+      m = c + 2;
+      am = a2;
+    }
+    if (a3 <= am && (a3 < am || this.seqAt(c + 3) < this.seqAt(m))) m = c + 3;
+    return m;
+  }
+
+  /** The sequence number of the entry at heap position i (i < size). */
+  private seqAt(i: number): number {
+    return this.sd[2 * this.hSlot[i]!]!;
+  }
+
   private grow(): void {
-    const cap = this.slotSeq.length * 2;
-    const hAt = new Float64Array(cap);
+    const cap = this.hAt.length * 2;
+    const hAt = infinities(cap);
     hAt.set(this.hAt);
     this.hAt = hAt;
     const hSlot = new Int32Array(cap);
     hSlot.set(this.hSlot);
     this.hSlot = hSlot;
-    const slotSeq = new Float64Array(cap);
-    slotSeq.set(this.slotSeq);
-    this.slotSeq = slotSeq;
+    const sd = new Float64Array(2 * cap);
+    sd.set(this.sd);
+    this.sd = sd;
+    for (let i = this.sPayload.length; i < cap; i++) this.sPayload.push(null);
     const freeSlots = new Int32Array(cap);
     freeSlots.set(this.freeSlots);
     this.freeSlots = freeSlots;
@@ -284,26 +360,24 @@ export class Clock {
   private settle(): void {
     this.hole = false;
     const n = --this.size;
-    if (n > 0) this.siftDown(0, this.hAt[n]!, this.hSlot[n]!, n);
+    const a = this.hAt[n]!;
+    this.hAt[n] = Infinity;
+    if (n > 0) this.siftDown(0, a, this.hSlot[n]!, n);
   }
 
   /** Places (a, slot) at position i or below, in a heap of n entries (general tie-break). */
   private siftDown(i: number, a: number, slot: number, n: number): void {
-    const hAt = this.hAt, hSlot = this.hSlot, slotSeq = this.slotSeq;
-    const s = slotSeq[slot]!;
-    const half = n >> 1;
-    while (i < half) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      const al = hAt[l]!;
-      const ar = hAt[r]!;
-      let c = l + (+(r < n) & +(ar < al));
-      if (ar === al && r < n && slotSeq[hSlot[r]!]! < slotSeq[hSlot[l]!]!) c = r;
-      const ca = hAt[c]!;
-      if (a < ca || (a === ca && s < slotSeq[hSlot[c]!]!)) break;
-      hAt[i] = ca;
-      hSlot[i] = hSlot[c]!;
-      i = c;
+    const hAt = this.hAt, hSlot = this.hSlot;
+    const s = this.sd[2 * slot]!;
+    for (;;) {
+      const c = 4 * i + 1;
+      if (c >= n) break;
+      const m = this.minChild(c);
+      const am = hAt[m]!;
+      if (a < am || (a === am && s < this.seqAt(m))) break;
+      hAt[i] = am;
+      hSlot[i] = hSlot[m]!;
+      i = m;
     }
     hAt[i] = a;
     hSlot[i] = slot;
@@ -311,12 +385,12 @@ export class Clock {
 
   /** Places (a, slot) at position i or above (general tie-break); returns where it ended. */
   private siftUp(i: number, a: number, slot: number): number {
-    const hAt = this.hAt, hSlot = this.hSlot, slotSeq = this.slotSeq;
-    const s = slotSeq[slot]!;
+    const hAt = this.hAt, hSlot = this.hSlot;
+    const s = this.sd[2 * slot]!;
     while (i > 0) {
-      const p = (i - 1) >> 1;
+      const p = (i - 1) >> 2;
       const pa = hAt[p]!;
-      if (pa < a || (pa === a && slotSeq[hSlot[p]!]! < s)) break;
+      if (pa < a || (pa === a && this.seqAt(p) < s)) break;
       hAt[i] = pa;
       hSlot[i] = hSlot[p]!;
       i = p;
@@ -329,19 +403,26 @@ export class Clock {
   /** Removes the entry at heap position i (no hole pending) and frees its slot. */
   private removeAt(i: number): void {
     const slot = this.hSlot[i]!;
-    this.evs[slot] = undefined;
+    this.sPayload[slot] = null;
     this.freeSlots[this.nFree++] = slot;
     const n = --this.size;
-    if (i === n) return;
     const a = this.hAt[n]!, s = this.hSlot[n]!;
+    this.hAt[n] = Infinity;
+    if (i === n) return;
     if (this.siftUp(i, a, s) === i) this.siftDown(i, a, s, n);
   }
 
-  /** The pending events (the pool's own objects) in (at, seq) order. */
+  /** The pending events (payloads not copied) in (at, seq) order. */
   private sortedPending(): ClockEvent[] {
     if (this.hole) this.settle();
     const out: ClockEvent[] = [];
-    for (let i = 0; i < this.size; i++) out.push(this.evs[this.hSlot[i]!]!);
+    for (let i = 0; i < this.size; i++) {
+      const slot = this.hSlot[i]!;
+      const meta = this.sd[2 * slot + 1]!;
+      const pair = meta >> 1;
+      const payload = meta & 1 ? this.sPayload[slot]! : null;
+      out.push({ at: this.hAt[i]!, seq: this.sd[2 * slot]!, target: this.pairTarget[pair]!, kind: this.pairKind[pair]!, payload });
+    }
     return out.sort((a, b) => a.at - b.at || a.seq - b.seq);
   }
 
@@ -370,21 +451,30 @@ export class Clock {
     const events: ClockEvent[] = s.pending
       .map((p) => ({ at: p.at, seq: p.seq, target: p.target, kind: p.kind, payload: fromJSONValue(p.payload) }))
       .sort((a, b) => a.at - b.at || a.seq - b.seq);
+    const n = events.length;
     let cap = INITIAL_CAPACITY;
-    while (events.length + 2 >= cap) cap *= 2;
-    // Sorted (at, seq) order is already a valid heap.
-    this.hAt = new Float64Array(cap);
+    while (n + PAD >= cap) cap *= 2;
+    // Sorted (at, seq) order is already a valid heap; slot i holds the i-th event.
+    this.hAt = infinities(cap);
     this.hSlot = new Int32Array(cap);
-    this.slotSeq = new Float64Array(cap);
+    this.sd = new Float64Array(2 * cap);
     this.freeSlots = new Int32Array(cap);
     this.nFree = 0;
-    this.evs = events;
-    for (let i = 0; i < events.length; i++) {
-      this.hAt[i] = events[i]!.at;
+    this.sPayload = new Array<Plain>(cap).fill(null);
+    for (let i = 0; i < n; i++) {
+      const e = events[i]!;
+      const pair = this.pairOf(e.target, e.kind);
+      this.hAt[i] = e.at;
       this.hSlot[i] = i;
-      this.slotSeq[i] = events[i]!.seq;
+      this.sd[2 * i] = e.seq;
+      if (e.payload === null) this.sd[2 * i + 1] = pair << 1;
+      else {
+        this.sd[2 * i + 1] = (pair << 1) | 1;
+        this.sPayload[i] = e.payload;
+      }
     }
-    this.size = events.length;
+    this.used = n;
+    this.size = n;
     this.hole = false;
     this.now_ = s.now;
     this.seq_ = s.seq;
