@@ -43,10 +43,31 @@ const LEGACY_BLOCK_CHARS = 1 << 16;
 // string type, fields | string with lone surrogates 0x0a u32 len utf16le. Lengths are little-endian u32.
 const T_NULL = 0, T_FALSE = 1, T_TRUE = 2, T_NUM = 3, T_STR = 4, T_BIG = 5, T_BYTES = 6, T_LIST = 7, T_OBJ = 8, T_REC = 9, T_STR16 = 10;
 
+/**
+ * An object shape seen before: its keys in Object.keys order, where each key of the sorted order
+ * (the encoding's) sits in that list, and each sorted key already encoded as a string value (the
+ * bytes `str` would write).
+ */
+interface Shape {
+  readonly keys: readonly string[];
+  /** order[i]: the position in `keys` (and in Object.values) of the i-th key in sorted order. */
+  readonly order: readonly number[];
+  readonly encoded: readonly Uint8Array[];
+}
+
+/** Object shapes remembered per sink (device payloads use a handful; more fall back to sorting). */
+const MAX_SHAPES = 64;
+
 class Sink {
-  buf = new Uint8Array(BLOCK_BYTES * 2);
-  dv = new DataView(this.buf.buffer);
+  buf: Uint8Array;
+  dv: DataView;
   n = 0;
+  private shapes: Shape[] = [];
+
+  constructor(capacity = BLOCK_BYTES * 2) {
+    this.buf = new Uint8Array(capacity);
+    this.dv = new DataView(this.buf.buffer);
+  }
 
   ensure(k: number): void {
     if (this.n + k <= this.buf.length) return;
@@ -141,19 +162,64 @@ class Sink {
           for (let i = 0; i < a.length; i++) this.value(a[i]);
           return;
         }
-        const o = v as { readonly [key: string]: Plain | undefined };
-        const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
-        this.u8(T_OBJ);
-        this.u32(keys.length);
-        for (const k of keys) {
-          this.str(k);
-          this.value(o[k]);
-        }
+        this.object(v as { readonly [key: string]: Plain | undefined });
         return;
       }
       default:
         throw new TypeError(`not plain data: ${typeof v}`);
     }
+  }
+
+  /**
+   * An object: T_OBJ, the number of members that are not undefined, then (key, value) by key. The
+   * sorted keys and their encodings are looked up by the object's key list (same keys in the same
+   * order: the same shape), so a payload of a known shape costs no sort, no key encoding and no
+   * lookup by key name (the values come from Object.values, in Object.keys order). The count is
+   * written after the members.
+   */
+  private object(o: { readonly [key: string]: Plain | undefined }): void {
+    const keys = Object.keys(o);
+    const { order, encoded } = this.shape(keys);
+    const vals = Object.values(o);
+    this.ensure(5);
+    const head = this.n;
+    this.buf[head] = T_OBJ;
+    this.n = head + 5;
+    let count = 0;
+    for (let i = 0; i < order.length; i++) {
+      const x = vals[order[i]!];
+      if (x === undefined) continue;
+      count++;
+      const e = encoded[i]!;
+      this.ensure(e.length);
+      const b = this.buf;
+      const at = this.n;
+      for (let j = 0; j < e.length; j++) b[at + j] = e[j]!;
+      this.n = at + e.length;
+      this.value(x);
+    }
+    this.dv.setUint32(head + 1, count, true);
+  }
+
+  private shape(keys: readonly string[]): Shape {
+    const shapes = this.shapes;
+    for (let s = 0; s < shapes.length; s++) {
+      const k = shapes[s]!.keys;
+      if (k.length !== keys.length) continue;
+      let i = 0;
+      while (i < k.length && k[i] === keys[i]) i++;
+      if (i === k.length) return shapes[s]!;
+    }
+    const sorted = [...keys].sort();
+    const scratch = new Sink(64);
+    const encoded = sorted.map((k) => {
+      scratch.n = 0;
+      scratch.str(k);
+      return scratch.buf.slice(0, scratch.n);
+    });
+    const shape: Shape = { keys: [...keys], order: sorted.map((k) => keys.indexOf(k)), encoded };
+    if (shapes.length < MAX_SHAPES) shapes.push(shape);
+    return shape;
   }
 
   record(at: number, type: string, fields: readonly Plain[]): void {

@@ -134,6 +134,40 @@ describe("Trace", () => {
     expect(a.getState()).toEqual(b.getState());
   });
 
+  it("objects encode as the format says whatever their key order, undefined members and number of shapes", () => {
+    // A reference encoder for the subset used here, written from the format comment in trace.ts:
+    // number 0x03 f64 | string 0x04 u32 len utf8 | object 0x08 u32 n (key, value)* sorted by key,
+    // undefined members left out | record 0x09 u32 n(fields) f64 at, string type, fields.
+    const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+    const f64 = (x: number) => { const b = Buffer.alloc(8); b.writeDoubleLE(x); return b; };
+    const str = (x: string) => Buffer.concat([Buffer.from([4]), u32(Buffer.byteLength(x)), Buffer.from(x, "utf8")]);
+    const enc = (v: unknown): Buffer => {
+      if (typeof v === "number") return Buffer.concat([Buffer.from([3]), f64(v)]);
+      if (typeof v === "string") return str(v);
+      const o = v as Record<string, unknown>;
+      const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+      return Buffer.concat([Buffer.from([8]), u32(keys.length), ...keys.flatMap((k) => [str(k), enc(o[k])])]);
+    };
+    const objects: Record<string, unknown>[] = [
+      { b: 2, a: "x" },
+      { a: "x", b: 2 },
+      { b: undefined, a: 1 },
+      { b: 3, a: undefined, c: { z: 1, y: { q: "é" } } },
+      { service: "kvp", call: "poll", ret: 0, revents: 65, tag: 1 },
+      { service: "kvp", call: "read", ret: 7432, tag: undefined },
+    ];
+    // more shapes than the sink remembers (64), then the first ones again
+    for (let i = 0; i < 100; i++) objects.push({ [`k${i}`]: i, [`j${99 - i}`]: "v" });
+    objects.push({ b: 2, a: "x" }, { a: "x", b: 2 }, { b: undefined, a: 1 });
+    const t = new Trace();
+    const want: Buffer[] = [];
+    objects.forEach((o, i) => {
+      t.record(i, "event", o as Plain);
+      want.push(Buffer.concat([Buffer.from([9]), u32(1), f64(i), str("event"), enc(o)]));
+    });
+    expect(t.getState().tail).toBe(Buffer.concat(want).toString("hex"));
+  });
+
   it("the hash of an empty trace is SHA-256 of the zero chain and the count", () => {
     expect(new Trace().hash()).toBe(createHash("sha256").update("0".repeat(64)).update("#0").digest("hex"));
   });

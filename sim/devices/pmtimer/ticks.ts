@@ -46,10 +46,21 @@ export function pmTicksToNs(ticks: number): number {
   return a * NS_PER_SEC + Math.floor(((ticks - a * PMTMR_FREQ) * NS_PER_SEC) / PMTMR_FREQ);
 }
 
+/** 3579545 / 1e9 rounded to a double: the multiplier of the cached read (see PmTickCache). */
+export const PM_TICKS_PER_NS = PMTMR_FREQ / NS_PER_SEC;
+
 /**
  * The hot path of the ideal counter: the last whole second read is cached, so a read in the same
- * second costs one subtraction, one multiplication, one division and a floor. The window always
+ * second costs one subtraction, one multiplication and a floor — no division. The window always
  * starts at a multiple of 1e9 ns, where the split above is exact.
+ *
+ * Exactness of floor(fl(r * K)) = floor(r * 3579545 / 1e9) for every integer r in [0, 1e9), with
+ * K = fl(3579545 / 1e9): both sides are non-decreasing in r (rounding is monotonic), so they agree
+ * everywhere if they agree on both sides of every step of the exact quotient — at r_k - 1 and r_k,
+ * r_k = ceil(k * 1e9 / 3579545), for k = 1 .. 3579545. specs/pmtimer/ticks.spec.ts checks exactly
+ * those 7.2 million points (in well under a second). (Error bounds alone leave the exact
+ * integers: r * K is within 6.4e-10 of the exact value, whose fractional part is 0 or at least
+ * 5e-9 since 3579545 / 1e9 = 715909 / 2e8.)
  */
 export class PmTickCache {
   private lo = 0;
@@ -57,16 +68,23 @@ export class PmTickCache {
 
   /** floor(ns * 3579545 / 1e9), ns an integer in [0, 2^53). */
   ticks(ns: number): number {
-    const r = ns - this.lo;
-    if (r >= 0 && r < NS_PER_SEC) return this.base + Math.floor((r * PMTMR_FREQ) / NS_PER_SEC);
-    return this.refill(ns);
+    let r = ns - this.lo;
+    // The miss path returns nothing and the formula below is the only return: a second return of
+    // a (non-inlined) call's result would make the optimizing compiler merge a tagged value with
+    // this double, and box the double (a heap allocation) on every read. The constants are
+    // literals (1e9 and PM_TICKS_PER_NS; the spec checks the literal): a module binding costs a
+    // load and a hole check per use in optimized code.
+    if (!(r >= 0 && r < 1e9)) {
+      this.refill(ns);
+      r = ns - this.lo;
+    }
+    return this.base + Math.floor(r * 0.003579545);
   }
 
-  private refill(ns: number): number {
+  private refill(ns: number): void {
     const s = Math.floor(ns / NS_PER_SEC);
     this.lo = s * NS_PER_SEC;
     this.base = s * PMTMR_FREQ;
-    return this.base + Math.floor(((ns - this.lo) * PMTMR_FREQ) / NS_PER_SEC);
   }
 }
 
@@ -142,7 +160,17 @@ export function nstosbt(ns: number): SbtParts {
 const SBT_Q = Math.floor(TWO32 / BHYVE_FREQ_SBT);
 const SBT_R = TWO32 - SBT_Q * BHYVE_FREQ_SBT;
 /** freq_sbt * 1953125: the divisor of the cached read (see BhyveTickCache). */
-const WINDOW_DIV = BHYVE_FREQ_SBT * D5;
+export const WINDOW_DIV = BHYVE_FREQ_SBT * D5;
+/**
+ * 1 / WINDOW_DIV rounded. For every integer x in [0, BHYVE_X_LIMIT) — the cached read's
+ * numerators — floor(fl(x * WINDOW_INV)) = floor(x / WINDOW_DIV): both sides are non-decreasing
+ * in x, so it is enough that they agree at k * W - 1 and k * W for every k up to
+ * BHYVE_X_LIMIT / W + 1 (3.6 million points, all below 2^53; specs/pmtimer/ticks.spec.ts checks
+ * them). An error bound alone would only give "within one": x / W * 2^-52 < 1e-9.
+ */
+export const WINDOW_INV = 1 / WINDOW_DIV;
+/** Exclusive bound of the cached read's numerator e + r * 2^23 (e < 1199 * D, r < 1e9). */
+export const BHYVE_X_LIMIT = BHYVE_FREQ_SBT * D5 + TWO23 * NS_PER_SEC;
 
 /**
  * vpmtmr's `(sbinuptime() - baseuptime) / freq_sbt` with both uptimes from nstosbt: bhyve ticks
@@ -169,26 +197,42 @@ export function bhyveTicks(nowNs: number, baseNs = 0): number {
  * a = ds * R - base.frac = a1 * 1199 + a0 (0 <= a0 < 1199):
  *   ticks = ds * Q + floor((a + floor((r * 2^23 + D - 1) / D)) / 1199)
  *         = ds * Q + a1 + floor((a0 * D + r * 2^23 + D - 1) / (1199 * D))   (floor(floor(z) / n) = floor(z / n))
- * The last numerator is below 1199 * D + 2^23 * 1e9 < 8.4e15 < 2^53: one multiplication, one
- * division and one floor per read. The window starts at the base when the base lies inside it, so
- * the cached reads never see a negative difference (those take bhyveTicks's C truncation).
+ * The last numerator is below 1199 * D + 2^23 * 1e9 < 8.4e15 < 2^53 (BHYVE_X_LIMIT): per read
+ * one multiply-add, one multiplication by the reciprocal of 1199 * D and a floor, no division
+ * (exact, see WINDOW_INV). The window starts at
+ * the base when the base lies inside it, so the cached reads never see a negative difference
+ * (those take bhyveTicks's C truncation, one read at a time).
  */
 export class BhyveTickCache {
   private lo = 0;
-  private rMin = 1;
-  private rMax = 0;
+  private rMin = Infinity;
   private baseNs = NaN;
   private base = 0;
   private e = 0;
 
   ticks(now: number, baseNs: number): number {
-    const r = now - this.lo;
-    if (r >= this.rMin && r < this.rMax && baseNs === this.baseNs) return this.base + Math.floor((this.e + r * TWO23) / WINDOW_DIV);
-    return this.refill(now, baseNs);
+    let r = now - this.lo;
+    // One return only, as in PmTickCache.ticks (no boxing of the result on the hot path).
+    if (!(r >= this.rMin && r < 1e9 && baseNs === this.baseNs)) {
+      this.refill(now, baseNs);
+      r = now - this.lo;
+    }
+    // floor(x / W) without a division: exact for these x (see WINDOW_INV). Literals as in
+    // PmTickCache (the spec checks them): 8388608 = 2^23, 4.27022518765638e-10 = WINDOW_INV.
+    return this.base + Math.floor((this.e + r * 8388608) * 4.27022518765638e-10);
   }
 
-  private refill(now: number, baseNs: number): number {
-    if (now < baseNs) return bhyveTicks(now, baseNs);
+  private refill(now: number, baseNs: number): void {
+    if (now < baseNs) {
+      // Before the base (bhyveTicks's C truncation): a window of this one read — r = 0 and e = 0
+      // make the formula return `base` — that matches nothing afterwards (rMin = Infinity).
+      this.lo = now;
+      this.rMin = Infinity;
+      this.baseNs = NaN;
+      this.base = bhyveTicks(now, baseNs);
+      this.e = 0;
+      return;
+    }
     const s = Math.floor(now / NS_PER_SEC);
     const b = nstosbt(baseNs);
     const ds = s - b.sec;
@@ -196,11 +240,8 @@ export class BhyveTickCache {
     const a1 = Math.floor(a / BHYVE_FREQ_SBT);
     this.lo = s * NS_PER_SEC;
     this.rMin = Math.max(0, baseNs - this.lo);
-    this.rMax = NS_PER_SEC;
     this.baseNs = baseNs;
     this.base = ds * SBT_Q + a1;
     this.e = (a - a1 * BHYVE_FREQ_SBT) * D5 + D5 - 1;
-    // Not `return this.ticks(...)`: a recursive hot path is not inlined into its callers.
-    return this.base + Math.floor((this.e + (now - this.lo) * TWO23) / WINDOW_DIV);
   }
 }
