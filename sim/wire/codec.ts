@@ -26,6 +26,12 @@ export type DecodeResult<T> = { readonly ok: true; readonly value: T; readonly s
 export interface DecodeOptions {
   /** Refuse input longer than the decoded message (default: trailing bytes are ignored). */
   readonly exact?: boolean;
+  /**
+   * Byte arrays and __u16 arrays of the value are views of `bytes` instead of copies (a __u16
+   * array at an odd address is still copied): no allocation beyond the records, for callers that
+   * drop the value before they change `bytes` (a fuzzer's round-trip check). Default false.
+   */
+  readonly view?: boolean;
 }
 
 export function formatDecodeError(e: DecodeError): string {
@@ -78,6 +84,17 @@ function putU16(u8: Uint8Array, off: number, x: Uint16Array): void {
       u8[off + 2 * i] = x[i]! & 0xff;
       u8[off + 2 * i + 1] = x[i]! >> 8;
     }
+}
+
+/** A Uint16Array over the n little-endian u16s at u8[from, from + 2n) when aligned, else a copy. */
+function viewU16(u8: Uint8Array, from: number, n: number): Uint16Array {
+  const at = u8.byteOffset + from;
+  return HOST_LE && (at & 1) === 0 ? new Uint16Array(u8.buffer, at, n) : copyU16(u8, from, n);
+}
+
+/** u8[from, to) as a view. */
+function viewBytes(u8: Uint8Array, from: number, to: number): Uint8Array {
+  return u8.subarray(from, to);
 }
 
 /** A private copy of u8[from, to). */
@@ -366,7 +383,7 @@ function encValue(g: Gen, t: WireType, off: Off, path: PathE, x: string, out: st
   }
 }
 
-function compile(type: StructType | UnionType): { dec: DecFn; enc: EncFn } {
+function compile(type: StructType | UnionType): { dec: DecFn; decView: DecFn; enc: EncFn } {
   const gd = new Gen();
   const dbody: string[] = [];
   const root = decValue(gd, type, { v: "", k: 0 }, "", undefined, dbody);
@@ -376,8 +393,10 @@ function compile(type: StructType | UnionType): { dec: DecFn; enc: EncFn } {
   encValue(ge, type, { v: "off0", k: 0 }, staticPath(""), "v", ebody);
   const encSrc = `"use strict";\nreturn function encode_${type.name.replace(/\W/g, "_")}(dv, u8, off0, v) {\nlet end = ${type.size};\n${ebody.join("\n")}\nreturn end;\n};`;
   const dec = new Function("ext", "Fail", "copyBytes", "copyU16", decSrc)(gd.ext, Fail, copyBytes, copyU16) as DecFn;
+  // The same decoder with views in place of copies (DecodeOptions.view).
+  const decView = new Function("ext", "Fail", "copyBytes", "copyU16", decSrc)(gd.ext, Fail, viewBytes, viewU16) as DecFn;
   const enc = new Function("ext", "putU16", encSrc)(ge.ext, putU16) as EncFn;
-  return { dec, enc };
+  return { dec, decView, enc };
 }
 
 export interface Codec<T> {
@@ -393,6 +412,11 @@ export interface Codec<T> {
   decode(bytes: Uint8Array, opts?: DecodeOptions): DecodeResult<T>;
   /** Encodes `value` into a new zero-filled buffer of the message's size. */
   encode(value: T): Uint8Array;
+  /**
+   * encode(value) into one of two buffers the codec keeps (`slot` 0 or 1): the same bytes, the same
+   * errors, no allocation; the result is overwritten by the next call with the same slot.
+   */
+  encodeReused(value: T, slot: 0 | 1): Uint8Array;
   /** Encodes into `buf` at `offset`; returns the number of bytes the message occupies. */
   encodeInto(buf: Uint8Array, offset: number, value: T): number;
 }
@@ -403,10 +427,10 @@ function hasFlex(t: StructType | UnionType): boolean {
 
 const isLeaf = (f: FlatField) => f.type.kind !== "struct" && f.type.kind !== "union";
 
-/** The value at a dotted path of a decoded value (anonymous members sit in their parent), if any. */
-function present(v: unknown, path: string): boolean {
+/** Whether a decoded value has the member at a path (split at dots; anonymous members sit in their parent). */
+function present(v: unknown, path: readonly string[]): boolean {
   let x: unknown = v;
-  for (const k of path.split(".")) {
+  for (const k of path) {
     if (x === null || typeof x !== "object" || !(k in x)) return false;
     x = (x as Rec)[k];
   }
@@ -414,11 +438,16 @@ function present(v: unknown, path: string): boolean {
 }
 
 export function codec<T extends StructType<any> | UnionType<any>, V = ValueOf<T>>(type: T): Codec<V> {
-  const { dec, enc } = compile(type);
+  const { dec, decView, enc } = compile(type);
   const flat = flatten(type);
   const offsets = new Map(flat.map((f) => [f.path, f.offset]));
   const size = type.size;
   const flexible = hasFlex(type);
+  /** The members shortAt may name, in declaration order, with their split paths. */
+  const leaves = flat.filter((x) => x.size > 0 && isLeaf(x)).map((f) => ({ f, parts: f.path.split(".") }));
+  /** Where shortAt pads a short input (zeroed before each use). */
+  let padded: Uint8Array | undefined;
+  const reused: [Uint8Array, Uint8Array] = [new Uint8Array(0), new Uint8Array(0)];
 
   /**
    * The error for input shorter than the struct: names the first member past the end among those
@@ -427,13 +456,15 @@ export function codec<T extends StructType<any> | UnionType<any>, V = ValueOf<T>
   function shortAt(bytes: Uint8Array): DecodeError {
     const len = bytes.length;
     const reason = `input is ${len} bytes, ${type.name} needs ${size}`;
-    const crossing = flat.filter((x) => x.size > 0 && x.offset + x.size > len && isLeaf(x));
-    let f = crossing[0];
+    const crossing = leaves.filter((x) => x.f.offset + x.f.size > len);
+    let f = crossing[0]?.f;
     try {
-      const padded = new Uint8Array(size);
-      padded.set(bytes);
-      const out = dec(new DataView(padded.buffer), padded, { n: size });
-      f = crossing.find((x) => present(out, x.path)) ?? f;
+      // Decoded as views of the padded copy: only which members exist is looked at.
+      const pad = (padded ??= new Uint8Array(size));
+      pad.fill(0, len);
+      pad.set(bytes);
+      const out = decView(new DataView(pad.buffer), pad, { n: size });
+      f = crossing.find((x) => present(out, x.parts))?.f ?? f;
     } catch {
       // keep the first crossing member
     }
@@ -457,7 +488,7 @@ export function codec<T extends StructType<any> | UnionType<any>, V = ValueOf<T>
       try {
         const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         const end = { n: size };
-        const out = dec(dv, bytes, end);
+        const out = opts?.view ? decView(dv, bytes, end) : dec(dv, bytes, end);
         if (opts?.exact && bytes.length !== end.n) {
           return { ok: false, error: { struct: type.name, field: "", offset: end.n, reason: `${bytes.length - end.n} trailing bytes after the ${end.n}-byte message` } };
         }
@@ -471,6 +502,14 @@ export function codec<T extends StructType<any> | UnionType<any>, V = ValueOf<T>
       const need = flexible ? size + flexBytes(type as StructType, value) : size;
       const buf = alloc(need);
       // A view of exactly this message: a write past it throws instead of touching the slab.
+      const n = enc(new DataView(buf.buffer, buf.byteOffset, need), buf, 0, value);
+      return n === need ? buf : buf.subarray(0, n);
+    },
+    encodeReused(value: V, slot: 0 | 1): Uint8Array {
+      const need = flexible ? size + flexBytes(type as StructType, value) : size;
+      if (reused[slot].length < need) reused[slot] = new Uint8Array(Math.max(need, 2 * reused[slot].length));
+      const buf = reused[slot].subarray(0, need);
+      buf.fill(0);
       const n = enc(new DataView(buf.buffer, buf.byteOffset, need), buf, 0, value);
       return n === need ? buf : buf.subarray(0, n);
     },
