@@ -33,8 +33,6 @@ export function hintsFromCodec(c: Codec<unknown>): FieldHint[] {
   return out;
 }
 
-const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[rng.int(0, xs.length - 1)]!;
-
 /**
  * `n` pseudo-random bytes expanded from one draw of `rng` (xorshift32): the bench RNG is called
  * once, not once per 4 bytes, so multi-KiB random inputs cost about a memset.
@@ -93,12 +91,29 @@ function writeUint32(b: Uint8Array, len: number, off: number, size: number, x: n
   for (let i = 0; i < size && off + i < len; i++) b[off + i] = (x >>> (8 * i)) & 0xff;
 }
 
-/** Boundary values for an integer of `size` bytes in a message of `len` bytes. */
-function boundaries(size: number, len: number): bigint[] {
+/** How many boundary values there are (see boundary). */
+const BOUNDARY_COUNT = 18;
+const ROUND_NUMBERS = [100, 101, 254, 255, 256, 512, 513, 2048, 2049, 4096];
+
+/**
+ * Boundary value k (0 <= k < BOUNDARY_COUNT) for an integer of `size` bytes in a message of `len`
+ * bytes: 0, 1, max, max - 1, the sign bit, the largest positive value, len, len + 1, then round
+ * numbers, each cut to `size` bytes. Computed on demand (no table per message length).
+ */
+function boundary(k: number, size: number, len: number): bigint {
+  if (size <= 4) return BigInt(boundary32(k, size, len));
   const bits = BigInt(size * 8);
   const max = (1n << bits) - 1n;
-  const vals = [0n, 1n, max, max - 1n, 1n << (bits - 1n), (1n << (bits - 1n)) - 1n, BigInt(len), BigInt(len + 1), 100n, 101n, 254n, 255n, 256n, 512n, 513n, 2048n, 2049n, 4096n];
-  return vals.map((v) => v & max);
+  const half = 1n << (bits - 1n);
+  const v = k === 0 ? 0n : k === 1 ? 1n : k === 2 ? max : k === 3 ? max - 1n : k === 4 ? half : k === 5 ? half - 1n : k === 6 ? BigInt(len) : k === 7 ? BigInt(len + 1) : BigInt(ROUND_NUMBERS[k - 8]!);
+  return v & max;
+}
+
+/** boundary() for size <= 4, in number arithmetic. */
+function boundary32(k: number, size: number, len: number): number {
+  const m = 2 ** (8 * size);
+  const v = k === 0 ? 0 : k === 1 ? 1 : k === 2 ? m - 1 : k === 3 ? m - 2 : k === 4 ? m / 2 : k === 5 ? m / 2 - 1 : k === 6 ? len : k === 7 ? len + 1 : ROUND_NUMBERS[k - 8]!;
+  return v % m;
 }
 
 export type MutationName =
@@ -139,7 +154,6 @@ function sets(hints: readonly FieldHint[]): HintSets {
   return h;
 }
 
-const BOUNDARY_CACHE = new Map<number, bigint[]>();
 const BYTE_VALUES = [0, 1, 0x7f, 0x80, 0xfe, 0xff];
 
 /**
@@ -181,9 +195,12 @@ function mutateIn(b: Uint8Array, len: number, hs: HintSets, rng: Rng, maxLen: nu
       if (h.offset >= len) return len;
       let v: bigint;
       if (name === "lie-length") {
-        let bs = BOUNDARY_CACHE.get(h.size * 1e9 + len);
-        if (!bs) BOUNDARY_CACHE.set(h.size * 1e9 + len, (bs = boundaries(h.size, len)));
-        v = bs[rng.int(0, bs.length - 1)]!;
+        const k = rng.int(0, BOUNDARY_COUNT - 1);
+        if (h.size <= 4) {
+          writeUint32(b, len, h.offset, h.size, boundary32(k, h.size, len));
+          return len;
+        }
+        v = boundary(k, h.size, len);
       } else {
         const u = rng.u32();
         if (h.size <= 4) {
