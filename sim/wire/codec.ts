@@ -135,7 +135,20 @@ const orName = (p: PathE, name: string) => (p.s !== undefined ? lit(p.s || name)
 
 class Gen {
   readonly ext: unknown[] = [];
+  /** Functions the body calls (union members, outlined). */
+  readonly fns: string[] = [];
   private n = 0;
+  /**
+   * Moves `block` into a function of its own taking `params`; returns the statement calling it.
+   * A union's members are outlined so each is compiled, optimized and deoptimized on its own: a
+   * member seen for the first time after optimization then costs a small function's recompile, not
+   * the whole message's (hv_kvp_msg inlined is one function of thousands of lines).
+   */
+  outline(prefix: string, params: readonly string[], block: readonly string[]): string {
+    const f = this.fresh(prefix);
+    this.fns.push(`function ${f}(${params.join(", ")}) {`, ...block, "}");
+    return `${f}(${params.join(", ")});`;
+  }
   fresh(prefix: string): string {
     return `${prefix}${this.n++}`;
   }
@@ -280,7 +293,10 @@ function decUnion(g: Gen, u: UnionType, off: Off, path: string, into: string, se
     const key = firstName(m);
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push(`case ${lit(key)}: {`, ...member(m), "break;", "}");
+    // Outlined where the member's offset is a constant (not inside an array loop).
+    const body = member(m);
+    const call = off.v === "" && into === selParent ? [g.outline("dm", ["dv", "u8", "end", into], body)] : off.v === "" ? [g.outline("dm", ["dv", "u8", "end", into, selParent], body)] : body;
+    out.push(`case ${lit(key)}: {`, ...call, "break;", "}");
   }
   out.push(`default: throw new Fail(${lit(path)}, ${js(off)}, ${lit(`union ${u.name} has no member `)} + ${s});`, "}");
 }
@@ -375,7 +391,9 @@ function encValue(g: Gen, t: WireType, off: Off, path: PathE, x: string, out: st
           block.push(`const ${y} = ${x}[${lit(m.name)}];`);
           encValue(g, m.type, off, childPath(path, m.name), y, block);
         }
-        out.push(`case ${i}: {`, ...block, "break;", "}");
+        // Outlined unless the member uses loop variables (inside an array) or a flexible tail's `end`.
+        const local = (off.v === "off0" || off.v === "") && path.s !== undefined && !block.some((l) => /\bend\b/.test(l));
+        out.push(`case ${i}: {`, ...(local ? [g.outline("em", ["dv", "u8", "off0", x], block)] : block), "break;", "}");
       });
       out.push("}");
       return;
@@ -387,11 +405,11 @@ function compile(type: StructType | UnionType): { dec: DecFn; decView: DecFn; en
   const gd = new Gen();
   const dbody: string[] = [];
   const root = decValue(gd, type, { v: "", k: 0 }, "", undefined, dbody);
-  const decSrc = `"use strict";\nreturn function decode_${type.name.replace(/\W/g, "_")}(dv, u8, end) {\n${dbody.join("\n")}\nreturn ${root};\n};`;
+  const decSrc = `"use strict";\n${gd.fns.join("\n")}\nreturn function decode_${type.name.replace(/\W/g, "_")}(dv, u8, end) {\n${dbody.join("\n")}\nreturn ${root};\n};`;
   const ge = new Gen();
   const ebody: string[] = [];
   encValue(ge, type, { v: "off0", k: 0 }, staticPath(""), "v", ebody);
-  const encSrc = `"use strict";\nreturn function encode_${type.name.replace(/\W/g, "_")}(dv, u8, off0, v) {\nlet end = ${type.size};\n${ebody.join("\n")}\nreturn end;\n};`;
+  const encSrc = `"use strict";\n${ge.fns.join("\n")}\nreturn function encode_${type.name.replace(/\W/g, "_")}(dv, u8, off0, v) {\nlet end = ${type.size};\n${ebody.join("\n")}\nreturn end;\n};`;
   const dec = new Function("ext", "Fail", "copyBytes", "copyU16", decSrc)(gd.ext, Fail, copyBytes, copyU16) as DecFn;
   // The same decoder with views in place of copies (DecodeOptions.view).
   const decView = new Function("ext", "Fail", "copyBytes", "copyU16", decSrc)(gd.ext, Fail, viewBytes, viewU16) as DecFn;
