@@ -109,7 +109,8 @@ function copyBytes(u8: Uint8Array, from: number, to: number): Uint8Array {
 // ---- code generation ----
 // Functions from selects, counts and checks are reached through `ext`; everything else is inlined.
 type Rec = Record<string, unknown>;
-type DecFn = (dv: DataView, u8: Uint8Array, end: { n: number }) => Rec;
+/** A compiled decoder returns the record, or the Fail that stopped it (returned, not thrown: cheaper). */
+type DecFn = (dv: DataView, u8: Uint8Array, end: { n: number }) => Rec | Fail;
 type EncFn = (dv: DataView, u8: Uint8Array, off0: number, v: unknown) => number;
 
 const lit = (x: string) => JSON.stringify(x);
@@ -139,7 +140,7 @@ class Gen {
   readonly fns: string[] = [];
   private n = 0;
   /**
-   * Moves `block` into a function of its own taking `params`; returns the statement calling it.
+   * Moves `block` into a function of its own taking `params`; returns the expression calling it.
    * A union's members are outlined so each is compiled, optimized and deoptimized on its own: a
    * member seen for the first time after optimization then costs a small function's recompile, not
    * the whole message's (hv_kvp_msg inlined is one function of thousands of lines).
@@ -147,7 +148,7 @@ class Gen {
   outline(prefix: string, params: readonly string[], block: readonly string[]): string {
     const f = this.fresh(prefix);
     this.fns.push(`function ${f}(${params.join(", ")}) {`, ...block, "}");
-    return `${f}(${params.join(", ")});`;
+    return `${f}(${params.join(", ")})`;
   }
   fresh(prefix: string): string {
     return `${prefix}${this.n++}`;
@@ -240,10 +241,10 @@ function decMembers(g: Gen, fields: StructType["fields"], off: Off, path: string
       block.push(
         `const ${at} = ${js(foff)};`,
         `const ${c} = ${g.ref(ft.count)}(${into});`,
-        `if (!Number.isSafeInteger(${c}) || ${c} < 0) throw new Fail(${lit(p)}, ${at}, ${countIs} + " is not a valid count");`,
-        `if (${c} > ${ft.max}) throw new Fail(${lit(p)}, ${at}, ${countIs} + ${lit(` exceeds the limit ${ft.max}`)});`,
+        `if (!Number.isSafeInteger(${c}) || ${c} < 0) return new Fail(${lit(p)}, ${at}, ${countIs} + " is not a valid count");`,
+        `if (${c} > ${ft.max}) return new Fail(${lit(p)}, ${at}, ${countIs} + ${lit(` exceeds the limit ${ft.max}`)});`,
         `const ${need} = ${at} + ${c} * ${es};`,
-        `if (${need} > u8.length) throw new Fail(${lit(p)}, ${at}, ${c} + ${lit(` elements of ${es} bytes need `)} + ${need} + " bytes, input has " + u8.length);`,
+        `if (${need} > u8.length) return new Fail(${lit(p)}, ${at}, ${c} + ${lit(` elements of ${es} bytes need `)} + ${need} + " bytes, input has " + u8.length);`,
       );
       if (isByteElem(ft.elem)) block.push(`${into}[${key}] = copyBytes(u8, ${at}, ${need});`);
       else {
@@ -257,7 +258,7 @@ function decMembers(g: Gen, fields: StructType["fields"], off: Off, path: string
       const e = decValue(g, f.type, foff, p, into, block);
       if (f.check) {
         const [v, w] = [g.fresh("v"), g.fresh("w")];
-        block.push(`const ${v} = ${e};`, `const ${w} = ${g.ref(f.check)}(${v});`, `if (${w} !== undefined) throw new Fail(${lit(p)}, ${js(foff)}, ${w});`, `${into}[${key}] = ${v};`);
+        block.push(`const ${v} = ${e};`, `const ${w} = ${g.ref(f.check)}(${v});`, `if (${w} !== undefined) return new Fail(${lit(p)}, ${js(foff)}, ${w});`, `${into}[${key}] = ${v};`);
       } else block.push(`${into}[${key}] = ${e};`);
     }
     out.push("{", ...block, "}");
@@ -276,13 +277,13 @@ function decUnion(g: Gen, u: UnionType, off: Off, path: string, into: string, se
     const e = decValue(g, m.type, off, p, undefined, block);
     if (m.check) {
       const [v, w] = [g.fresh("v"), g.fresh("w")];
-      block.push(`const ${v} = ${e};`, `const ${w} = ${g.ref(m.check)}(${v});`, `if (${w} !== undefined) throw new Fail(${lit(p)}, ${js(off)}, ${w});`, `${into}[${lit(m.name)}] = ${v};`);
+      block.push(`const ${v} = ${e};`, `const ${w} = ${g.ref(m.check)}(${v});`, `if (${w} !== undefined) return new Fail(${lit(p)}, ${js(off)}, ${w});`, `${into}[${lit(m.name)}] = ${v};`);
     } else block.push(`${into}[${lit(m.name)}] = ${e};`);
     return block;
   };
   if (!u.select) {
     const m = u.members[0];
-    if (!m) out.push(`throw new Fail(${lit(path)}, ${js(off)}, ${lit(`union ${u.name} has no members`)});`);
+    if (!m) out.push(`return new Fail(${lit(path)}, ${js(off)}, ${lit(`union ${u.name} has no members`)});`);
     else out.push("{", ...member(m), "}");
     return;
   }
@@ -295,10 +296,13 @@ function decUnion(g: Gen, u: UnionType, off: Off, path: string, into: string, se
     seen.add(key);
     // Outlined where the member's offset is a constant (not inside an array loop).
     const body = member(m);
-    const call = off.v === "" && into === selParent ? [g.outline("dm", ["dv", "u8", "end", into], body)] : off.v === "" ? [g.outline("dm", ["dv", "u8", "end", into, selParent], body)] : body;
+    // A decoder returns its Fail (a throw costs about a microsecond), so the caller passes it on.
+    const params = into === selParent ? ["dv", "u8", "end", into] : ["dv", "u8", "end", into, selParent];
+    const r = g.fresh("r");
+    const call = off.v === "" ? [`const ${r} = ${g.outline("dm", params, body)};`, `if (${r} !== undefined) return ${r};`] : body;
     out.push(`case ${lit(key)}: {`, ...call, "break;", "}");
   }
-  out.push(`default: throw new Fail(${lit(path)}, ${js(off)}, ${lit(`union ${u.name} has no member `)} + ${s});`, "}");
+  out.push(`default: return new Fail(${lit(path)}, ${js(off)}, ${lit(`union ${u.name} has no member `)} + ${s});`, "}");
 }
 
 /** Statements encoding the value in variable `x` as `t` at `off`. */
@@ -393,7 +397,7 @@ function encValue(g: Gen, t: WireType, off: Off, path: PathE, x: string, out: st
         }
         // Outlined unless the member uses loop variables (inside an array) or a flexible tail's `end`.
         const local = (off.v === "off0" || off.v === "") && path.s !== undefined && !block.some((l) => /\bend\b/.test(l));
-        out.push(`case ${i}: {`, ...(local ? [g.outline("em", ["dv", "u8", "off0", x], block)] : block), "break;", "}");
+        out.push(`case ${i}: {`, ...(local ? [g.outline("em", ["dv", "u8", "off0", x], block) + ";"] : block), "break;", "}");
       });
       out.push("}");
       return;
@@ -482,6 +486,7 @@ export function codec<T extends StructType<any> | UnionType<any>, V = ValueOf<T>
       pad.fill(0, len);
       pad.set(bytes);
       const out = decView(new DataView(pad.buffer), pad, { n: size });
+      if (out instanceof Fail) throw out;
       f = crossing.find((x) => present(out, x.parts))?.f ?? f;
     } catch {
       // keep the first crossing member
@@ -507,6 +512,7 @@ export function codec<T extends StructType<any> | UnionType<any>, V = ValueOf<T>
         const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         const end = { n: size };
         const out = opts?.view ? decView(dv, bytes, end) : dec(dv, bytes, end);
+        if (out instanceof Fail) return { ok: false, error: { struct: type.name, field: out.field, offset: out.offset, reason: out.reason } };
         if (opts?.exact && bytes.length !== end.n) {
           return { ok: false, error: { struct: type.name, field: "", offset: end.n, reason: `${bytes.length - end.n} trailing bytes after the ${end.n}-byte message` } };
         }
