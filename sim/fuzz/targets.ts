@@ -64,35 +64,6 @@ const TWEAKS: Record<string, (b: Uint8Array, rng: Rng) => void> = {
 
 const VIEW = { view: true } as const;
 
-const bytesOf = (x: Uint16Array) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-
-/**
- * Whether two decoded values are equal member by member (the same keys; numbers and bigints by
- * value; byte and __u16 arrays by content; arrays element by element). False when unsure.
- */
-export function sameDecoded(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (a instanceof Uint8Array) return b instanceof Uint8Array && a.length === b.length && Buffer.compare(a, b) === 0;
-  if (a instanceof Uint16Array) return b instanceof Uint16Array && a.length === b.length && Buffer.compare(bytesOf(a), bytesOf(b)) === 0;
-  if (ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!sameDecoded(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b) || Object.getPrototypeOf(a) !== Object.prototype || Object.getPrototypeOf(b) !== Object.prototype) return false;
-  const x = a as Record<string, unknown>;
-  const y = b as Record<string, unknown>;
-  let n = 0;
-  for (const k in x) {
-    if (!Object.hasOwn(y, k) || !sameDecoded(x[k], y[k])) return false;
-    n++;
-  }
-  for (const k in y) if (Object.hasOwn(y, k)) n--;
-  return n === 0;
-}
-
 export function wireTarget(entry: WireEntry): FuzzTarget {
   const c = entry.codec;
   const hints = hintsFromCodec(c);
@@ -124,9 +95,10 @@ export function wireTarget(entry: WireEntry): FuzzTarget {
         const once = c.encodeReused(r.value, 0);
         const again = c.decode(once, VIEW);
         if (!again.ok) return { kind: "invariant", message: `re-decoding the re-encoded value failed: ${again.error.reason}` };
-        // A re-decoded value equal to the first one encodes to the same bytes (encode reads nothing
-        // else), so only values that differ are encoded again and compared.
-        if (!sameDecoded(again.value, r.value) && Buffer.compare(c.encodeReused(again.value, 1), once) !== 0) {
+        // Encoding again and comparing bytes (two native copies and a memcmp) is cheaper than
+        // comparing the two decoded values member by member (measured: 0.9 + 0.3 us vs 2.4 us for
+        // hv_kvp_msg).
+        if (Buffer.compare(c.encodeReused(again.value, 1), once) !== 0) {
           return { kind: "invariant", message: "encode(decode(encode(decode(x)))) differs from encode(decode(x))" };
         }
       } catch (e) {
