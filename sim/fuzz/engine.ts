@@ -3,7 +3,7 @@
 // campaign spread over a CI matrix covers disjoint inputs and any finding replays from its seed
 // and run index alone.
 import { Rng } from "../clock/rng.ts";
-import { mutate, randomBytes, type FieldHint, type MutationName } from "./mutate.ts";
+import { mutate, mutateInto, mutationRoom, randomBytes, randomInto, type FieldHint, type MutationName } from "./mutate.ts";
 
 export type FindingKind = "crash" | "invariant" | "hang" | "sanitizer" | "signal";
 
@@ -53,7 +53,8 @@ function pool(target: FuzzTarget, seed: number): Uint8Array[] {
   let p = bySeed.get(seed);
   if (!p) {
     const rng = new Rng(runSeed(seed, -1));
-    p = Array.from({ length: POOL_SIZE }, () => target.generate(rng));
+    // Plain copies: a generator may return a Buffer, whose slice() is a view, not a copy.
+    p = Array.from({ length: POOL_SIZE }, () => new Uint8Array(target.generate(rng)));
     bySeed.set(seed, p);
   }
   return p;
@@ -68,6 +69,33 @@ export function inputFor(target: FuzzTarget, seed: number, run: number): Generat
   if (roll < 25) return { run, mode: "structured", ops: [], bytes: base.slice() };
   const m = mutate(base, target.hints, rng, target.maxLen);
   return { run, mode: "mutated", ops: m.ops, bytes: m.bytes };
+}
+
+/** A buffer inputs are built in, grown as needed and reused from run to run. */
+interface Scratch {
+  buf: Uint8Array;
+}
+
+/**
+ * The bytes of inputFor(target, seed, run) — the same draws from the same RNG, so the same bytes —
+ * built in `s` instead of fresh arrays: a view of `s.buf`, valid until the next call. `p` is
+ * pool(target, seed). The campaign's hot path; inputFor gives the mode and operators when needed.
+ */
+function inputInto(target: FuzzTarget, p: readonly Uint8Array[], seed: number, run: number, s: Scratch): Uint8Array {
+  const rng = new Rng(runSeed(seed, run));
+  const roll = rng.int(0, 99);
+  if (roll < 10) {
+    const n = rng.int(0, target.maxLen);
+    if (s.buf.length < n) s.buf = new Uint8Array(mutationRoom(n, target.maxLen));
+    randomInto(rng, s.buf, 0, n);
+    return s.buf.subarray(0, n);
+  }
+  const base = p[rng.int(0, POOL_SIZE - 1)]!;
+  const need = mutationRoom(base.length, target.maxLen);
+  if (s.buf.length < need) s.buf = new Uint8Array(need);
+  s.buf.set(base);
+  if (roll < 25) return s.buf.subarray(0, base.length);
+  return s.buf.subarray(0, mutateInto(s.buf, base.length, target.hints, rng, target.maxLen));
 }
 
 /**
@@ -159,6 +187,8 @@ export class Campaign {
   readonly signatures: Set<string>;
   private k_: number;
   private readonly exec: FuzzTarget;
+  private readonly scratch: Scratch = { buf: new Uint8Array(0) };
+  private pool_: readonly Uint8Array[] | undefined;
 
   constructor(
     readonly target: FuzzTarget,
@@ -195,13 +225,15 @@ export class Campaign {
     const run = this.runOf(this.k_);
     this.k_ += 1;
     this.lastRun = run;
-    const gen = inputFor(this.target, this.seed, run);
+    const p = (this.pool_ ??= pool(this.target, this.seed));
     this.execs += 1;
-    const v = this.exec.execute(gen.bytes);
+    const v = this.exec.execute(inputInto(this.target, p, this.seed, run, this.scratch));
     if (!v) return undefined;
     const sig = signatureOf(v);
     if (this.signatures.has(sig)) return undefined;
     this.signatures.add(sig);
+    // A new finding: the input again, as arrays of its own, with its mode and operators.
+    const gen = inputFor(this.target, this.seed, run);
     const minimized = minimize(this.exec, gen.bytes, v.kind);
     const f: Finding = {
       target: this.target.name,

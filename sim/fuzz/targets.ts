@@ -62,6 +62,8 @@ const TWEAKS: Record<string, (b: Uint8Array, rng: Rng) => void> = {
   },
 };
 
+const VIEW = { view: true } as const;
+
 export function wireTarget(entry: WireEntry): FuzzTarget {
   const c = entry.codec;
   const hints = hintsFromCodec(c);
@@ -77,9 +79,12 @@ export function wireTarget(entry: WireEntry): FuzzTarget {
       return base;
     },
     execute(input) {
+      // Values are decoded as views (no copies of the arrays) and encoded into the codec's two
+      // reused buffers: each step reads or writes every byte once and allocates nothing large.
+      // Nothing here outlives the call, and nothing writes to the bytes a view looks at.
       let r: DecodeResult<unknown>;
       try {
-        r = c.decode(input);
+        r = c.decode(input, VIEW);
       } catch (e) {
         return { kind: "crash", message: `decode threw: ${thrownMessage(e)}` };
       }
@@ -87,10 +92,15 @@ export function wireTarget(entry: WireEntry): FuzzTarget {
       if (bad || !r.ok) return bad;
       try {
         // encode(decode(x)) must be a fixed point: decoding it and encoding again gives the same bytes.
-        const once = c.encode(r.value);
-        const again = c.decode(once);
+        const once = c.encodeReused(r.value, 0);
+        const again = c.decode(once, VIEW);
         if (!again.ok) return { kind: "invariant", message: `re-decoding the re-encoded value failed: ${again.error.reason}` };
-        if (Buffer.compare(c.encode(again.value), once) !== 0) return { kind: "invariant", message: "encode(decode(encode(decode(x)))) differs from encode(decode(x))" };
+        // Encoding again and comparing bytes (two native copies and a memcmp) is cheaper than
+        // comparing the two decoded values member by member (measured: 0.9 + 0.3 us vs 2.4 us for
+        // hv_kvp_msg).
+        if (Buffer.compare(c.encodeReused(again.value, 1), once) !== 0) {
+          return { kind: "invariant", message: "encode(decode(encode(decode(x)))) differs from encode(decode(x))" };
+        }
       } catch (e) {
         return { kind: "invariant", message: `encoding a decoded value threw: ${thrownMessage(e)}` };
       }

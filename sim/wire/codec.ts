@@ -26,6 +26,12 @@ export type DecodeResult<T> = { readonly ok: true; readonly value: T; readonly s
 export interface DecodeOptions {
   /** Refuse input longer than the decoded message (default: trailing bytes are ignored). */
   readonly exact?: boolean;
+  /**
+   * Byte arrays and __u16 arrays of the value are views of `bytes` instead of copies (a __u16
+   * array at an odd address is still copied): no allocation beyond the records, for callers that
+   * drop the value before they change `bytes` (a fuzzer's round-trip check). Default false.
+   */
+  readonly view?: boolean;
 }
 
 export function formatDecodeError(e: DecodeError): string {
@@ -80,6 +86,17 @@ function putU16(u8: Uint8Array, off: number, x: Uint16Array): void {
     }
 }
 
+/** A Uint16Array over the n little-endian u16s at u8[from, from + 2n) when aligned, else a copy. */
+function viewU16(u8: Uint8Array, from: number, n: number): Uint16Array {
+  const at = u8.byteOffset + from;
+  return HOST_LE && (at & 1) === 0 ? new Uint16Array(u8.buffer, at, n) : copyU16(u8, from, n);
+}
+
+/** u8[from, to) as a view. */
+function viewBytes(u8: Uint8Array, from: number, to: number): Uint8Array {
+  return u8.subarray(from, to);
+}
+
 /** A private copy of u8[from, to). */
 function copyBytes(u8: Uint8Array, from: number, to: number): Uint8Array {
   const n = to - from;
@@ -92,7 +109,8 @@ function copyBytes(u8: Uint8Array, from: number, to: number): Uint8Array {
 // ---- code generation ----
 // Functions from selects, counts and checks are reached through `ext`; everything else is inlined.
 type Rec = Record<string, unknown>;
-type DecFn = (dv: DataView, u8: Uint8Array, end: { n: number }) => Rec;
+/** A compiled decoder returns the record, or the Fail that stopped it (returned, not thrown: cheaper). */
+type DecFn = (dv: DataView, u8: Uint8Array, end: { n: number }) => Rec | Fail;
 type EncFn = (dv: DataView, u8: Uint8Array, off0: number, v: unknown) => number;
 
 const lit = (x: string) => JSON.stringify(x);
@@ -118,7 +136,20 @@ const orName = (p: PathE, name: string) => (p.s !== undefined ? lit(p.s || name)
 
 class Gen {
   readonly ext: unknown[] = [];
+  /** Functions the body calls (union members, outlined). */
+  readonly fns: string[] = [];
   private n = 0;
+  /**
+   * Moves `block` into a function of its own taking `params`; returns the expression calling it.
+   * A union's members are outlined so each is compiled, optimized and deoptimized on its own: a
+   * member seen for the first time after optimization then costs a small function's recompile, not
+   * the whole message's (hv_kvp_msg inlined is one function of thousands of lines).
+   */
+  outline(prefix: string, params: readonly string[], block: readonly string[]): string {
+    const f = this.fresh(prefix);
+    this.fns.push(`function ${f}(${params.join(", ")}) {`, ...block, "}");
+    return `${f}(${params.join(", ")})`;
+  }
   fresh(prefix: string): string {
     return `${prefix}${this.n++}`;
   }
@@ -210,10 +241,10 @@ function decMembers(g: Gen, fields: StructType["fields"], off: Off, path: string
       block.push(
         `const ${at} = ${js(foff)};`,
         `const ${c} = ${g.ref(ft.count)}(${into});`,
-        `if (!Number.isSafeInteger(${c}) || ${c} < 0) throw new Fail(${lit(p)}, ${at}, ${countIs} + " is not a valid count");`,
-        `if (${c} > ${ft.max}) throw new Fail(${lit(p)}, ${at}, ${countIs} + ${lit(` exceeds the limit ${ft.max}`)});`,
+        `if (!Number.isSafeInteger(${c}) || ${c} < 0) return new Fail(${lit(p)}, ${at}, ${countIs} + " is not a valid count");`,
+        `if (${c} > ${ft.max}) return new Fail(${lit(p)}, ${at}, ${countIs} + ${lit(` exceeds the limit ${ft.max}`)});`,
         `const ${need} = ${at} + ${c} * ${es};`,
-        `if (${need} > u8.length) throw new Fail(${lit(p)}, ${at}, ${c} + ${lit(` elements of ${es} bytes need `)} + ${need} + " bytes, input has " + u8.length);`,
+        `if (${need} > u8.length) return new Fail(${lit(p)}, ${at}, ${c} + ${lit(` elements of ${es} bytes need `)} + ${need} + " bytes, input has " + u8.length);`,
       );
       if (isByteElem(ft.elem)) block.push(`${into}[${key}] = copyBytes(u8, ${at}, ${need});`);
       else {
@@ -227,7 +258,7 @@ function decMembers(g: Gen, fields: StructType["fields"], off: Off, path: string
       const e = decValue(g, f.type, foff, p, into, block);
       if (f.check) {
         const [v, w] = [g.fresh("v"), g.fresh("w")];
-        block.push(`const ${v} = ${e};`, `const ${w} = ${g.ref(f.check)}(${v});`, `if (${w} !== undefined) throw new Fail(${lit(p)}, ${js(foff)}, ${w});`, `${into}[${key}] = ${v};`);
+        block.push(`const ${v} = ${e};`, `const ${w} = ${g.ref(f.check)}(${v});`, `if (${w} !== undefined) return new Fail(${lit(p)}, ${js(foff)}, ${w});`, `${into}[${key}] = ${v};`);
       } else block.push(`${into}[${key}] = ${e};`);
     }
     out.push("{", ...block, "}");
@@ -246,13 +277,13 @@ function decUnion(g: Gen, u: UnionType, off: Off, path: string, into: string, se
     const e = decValue(g, m.type, off, p, undefined, block);
     if (m.check) {
       const [v, w] = [g.fresh("v"), g.fresh("w")];
-      block.push(`const ${v} = ${e};`, `const ${w} = ${g.ref(m.check)}(${v});`, `if (${w} !== undefined) throw new Fail(${lit(p)}, ${js(off)}, ${w});`, `${into}[${lit(m.name)}] = ${v};`);
+      block.push(`const ${v} = ${e};`, `const ${w} = ${g.ref(m.check)}(${v});`, `if (${w} !== undefined) return new Fail(${lit(p)}, ${js(off)}, ${w});`, `${into}[${lit(m.name)}] = ${v};`);
     } else block.push(`${into}[${lit(m.name)}] = ${e};`);
     return block;
   };
   if (!u.select) {
     const m = u.members[0];
-    if (!m) out.push(`throw new Fail(${lit(path)}, ${js(off)}, ${lit(`union ${u.name} has no members`)});`);
+    if (!m) out.push(`return new Fail(${lit(path)}, ${js(off)}, ${lit(`union ${u.name} has no members`)});`);
     else out.push("{", ...member(m), "}");
     return;
   }
@@ -263,9 +294,15 @@ function decUnion(g: Gen, u: UnionType, off: Off, path: string, into: string, se
     const key = firstName(m);
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push(`case ${lit(key)}: {`, ...member(m), "break;", "}");
+    // Outlined where the member's offset is a constant (not inside an array loop).
+    const body = member(m);
+    // A decoder returns its Fail (a throw costs about a microsecond), so the caller passes it on.
+    const params = into === selParent ? ["dv", "u8", "end", into] : ["dv", "u8", "end", into, selParent];
+    const r = g.fresh("r");
+    const call = off.v === "" ? [`const ${r} = ${g.outline("dm", params, body)};`, `if (${r} !== undefined) return ${r};`] : body;
+    out.push(`case ${lit(key)}: {`, ...call, "break;", "}");
   }
-  out.push(`default: throw new Fail(${lit(path)}, ${js(off)}, ${lit(`union ${u.name} has no member `)} + ${s});`, "}");
+  out.push(`default: return new Fail(${lit(path)}, ${js(off)}, ${lit(`union ${u.name} has no member `)} + ${s});`, "}");
 }
 
 /** Statements encoding the value in variable `x` as `t` at `off`. */
@@ -358,7 +395,9 @@ function encValue(g: Gen, t: WireType, off: Off, path: PathE, x: string, out: st
           block.push(`const ${y} = ${x}[${lit(m.name)}];`);
           encValue(g, m.type, off, childPath(path, m.name), y, block);
         }
-        out.push(`case ${i}: {`, ...block, "break;", "}");
+        // Outlined unless the member uses loop variables (inside an array) or a flexible tail's `end`.
+        const local = (off.v === "off0" || off.v === "") && path.s !== undefined && !block.some((l) => /\bend\b/.test(l));
+        out.push(`case ${i}: {`, ...(local ? [g.outline("em", ["dv", "u8", "off0", x], block) + ";"] : block), "break;", "}");
       });
       out.push("}");
       return;
@@ -366,18 +405,20 @@ function encValue(g: Gen, t: WireType, off: Off, path: PathE, x: string, out: st
   }
 }
 
-function compile(type: StructType | UnionType): { dec: DecFn; enc: EncFn } {
+function compile(type: StructType | UnionType): { dec: DecFn; decView: DecFn; enc: EncFn } {
   const gd = new Gen();
   const dbody: string[] = [];
   const root = decValue(gd, type, { v: "", k: 0 }, "", undefined, dbody);
-  const decSrc = `"use strict";\nreturn function decode_${type.name.replace(/\W/g, "_")}(dv, u8, end) {\n${dbody.join("\n")}\nreturn ${root};\n};`;
+  const decSrc = `"use strict";\n${gd.fns.join("\n")}\nreturn function decode_${type.name.replace(/\W/g, "_")}(dv, u8, end) {\n${dbody.join("\n")}\nreturn ${root};\n};`;
   const ge = new Gen();
   const ebody: string[] = [];
   encValue(ge, type, { v: "off0", k: 0 }, staticPath(""), "v", ebody);
-  const encSrc = `"use strict";\nreturn function encode_${type.name.replace(/\W/g, "_")}(dv, u8, off0, v) {\nlet end = ${type.size};\n${ebody.join("\n")}\nreturn end;\n};`;
+  const encSrc = `"use strict";\n${ge.fns.join("\n")}\nreturn function encode_${type.name.replace(/\W/g, "_")}(dv, u8, off0, v) {\nlet end = ${type.size};\n${ebody.join("\n")}\nreturn end;\n};`;
   const dec = new Function("ext", "Fail", "copyBytes", "copyU16", decSrc)(gd.ext, Fail, copyBytes, copyU16) as DecFn;
+  // The same decoder with views in place of copies (DecodeOptions.view).
+  const decView = new Function("ext", "Fail", "copyBytes", "copyU16", decSrc)(gd.ext, Fail, viewBytes, viewU16) as DecFn;
   const enc = new Function("ext", "putU16", encSrc)(ge.ext, putU16) as EncFn;
-  return { dec, enc };
+  return { dec, decView, enc };
 }
 
 export interface Codec<T> {
@@ -393,6 +434,11 @@ export interface Codec<T> {
   decode(bytes: Uint8Array, opts?: DecodeOptions): DecodeResult<T>;
   /** Encodes `value` into a new zero-filled buffer of the message's size. */
   encode(value: T): Uint8Array;
+  /**
+   * encode(value) into one of two buffers the codec keeps (`slot` 0 or 1): the same bytes, the same
+   * errors, no allocation; the result is overwritten by the next call with the same slot.
+   */
+  encodeReused(value: T, slot: 0 | 1): Uint8Array;
   /** Encodes into `buf` at `offset`; returns the number of bytes the message occupies. */
   encodeInto(buf: Uint8Array, offset: number, value: T): number;
 }
@@ -403,10 +449,10 @@ function hasFlex(t: StructType | UnionType): boolean {
 
 const isLeaf = (f: FlatField) => f.type.kind !== "struct" && f.type.kind !== "union";
 
-/** The value at a dotted path of a decoded value (anonymous members sit in their parent), if any. */
-function present(v: unknown, path: string): boolean {
+/** Whether a decoded value has the member at a path (split at dots; anonymous members sit in their parent). */
+function present(v: unknown, path: readonly string[]): boolean {
   let x: unknown = v;
-  for (const k of path.split(".")) {
+  for (const k of path) {
     if (x === null || typeof x !== "object" || !(k in x)) return false;
     x = (x as Rec)[k];
   }
@@ -414,11 +460,16 @@ function present(v: unknown, path: string): boolean {
 }
 
 export function codec<T extends StructType<any> | UnionType<any>, V = ValueOf<T>>(type: T): Codec<V> {
-  const { dec, enc } = compile(type);
+  const { dec, decView, enc } = compile(type);
   const flat = flatten(type);
   const offsets = new Map(flat.map((f) => [f.path, f.offset]));
   const size = type.size;
   const flexible = hasFlex(type);
+  /** The members shortAt may name, in declaration order, with their split paths. */
+  const leaves = flat.filter((x) => x.size > 0 && isLeaf(x)).map((f) => ({ f, parts: f.path.split(".") }));
+  /** Where shortAt pads a short input (zeroed before each use). */
+  let padded: Uint8Array | undefined;
+  const reused: [Uint8Array, Uint8Array] = [new Uint8Array(0), new Uint8Array(0)];
 
   /**
    * The error for input shorter than the struct: names the first member past the end among those
@@ -427,13 +478,16 @@ export function codec<T extends StructType<any> | UnionType<any>, V = ValueOf<T>
   function shortAt(bytes: Uint8Array): DecodeError {
     const len = bytes.length;
     const reason = `input is ${len} bytes, ${type.name} needs ${size}`;
-    const crossing = flat.filter((x) => x.size > 0 && x.offset + x.size > len && isLeaf(x));
-    let f = crossing[0];
+    const crossing = leaves.filter((x) => x.f.offset + x.f.size > len);
+    let f = crossing[0]?.f;
     try {
-      const padded = new Uint8Array(size);
-      padded.set(bytes);
-      const out = dec(new DataView(padded.buffer), padded, { n: size });
-      f = crossing.find((x) => present(out, x.path)) ?? f;
+      // Decoded as views of the padded copy: only which members exist is looked at.
+      const pad = (padded ??= new Uint8Array(size));
+      pad.fill(0, len);
+      pad.set(bytes);
+      const out = decView(new DataView(pad.buffer), pad, { n: size });
+      if (out instanceof Fail) throw out;
+      f = crossing.find((x) => present(out, x.parts))?.f ?? f;
     } catch {
       // keep the first crossing member
     }
@@ -457,7 +511,8 @@ export function codec<T extends StructType<any> | UnionType<any>, V = ValueOf<T>
       try {
         const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         const end = { n: size };
-        const out = dec(dv, bytes, end);
+        const out = opts?.view ? decView(dv, bytes, end) : dec(dv, bytes, end);
+        if (out instanceof Fail) return { ok: false, error: { struct: type.name, field: out.field, offset: out.offset, reason: out.reason } };
         if (opts?.exact && bytes.length !== end.n) {
           return { ok: false, error: { struct: type.name, field: "", offset: end.n, reason: `${bytes.length - end.n} trailing bytes after the ${end.n}-byte message` } };
         }
@@ -471,6 +526,14 @@ export function codec<T extends StructType<any> | UnionType<any>, V = ValueOf<T>
       const need = flexible ? size + flexBytes(type as StructType, value) : size;
       const buf = alloc(need);
       // A view of exactly this message: a write past it throws instead of touching the slab.
+      const n = enc(new DataView(buf.buffer, buf.byteOffset, need), buf, 0, value);
+      return n === need ? buf : buf.subarray(0, n);
+    },
+    encodeReused(value: V, slot: 0 | 1): Uint8Array {
+      const need = flexible ? size + flexBytes(type as StructType, value) : size;
+      if (reused[slot].length < need) reused[slot] = new Uint8Array(Math.max(need, 2 * reused[slot].length));
+      const buf = reused[slot].subarray(0, need);
+      buf.fill(0);
       const n = enc(new DataView(buf.buffer, buf.byteOffset, need), buf, 0, value);
       return n === need ? buf : buf.subarray(0, n);
     },

@@ -4,7 +4,8 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Campaign, inputFor, minimize, parseShard, type FuzzTarget } from "../../sim/fuzz/engine.ts";
-import { parserTarget } from "../../sim/fuzz/targets.ts";
+import { parserTarget, wireTarget } from "../../sim/fuzz/targets.ts";
+import { lookupWire } from "../../sim/wire/registry.ts";
 import { inProcessTargets, findInProcessTarget } from "../../sim/fuzz/all.ts";
 import { execTarget, splitCommand } from "../../sim/targets/exec/fuzz-exec.ts";
 
@@ -38,6 +39,26 @@ describe("fuzz engine", () => {
     expect(Buffer.from(inputFor(t, 7, 123).bytes)).not.toEqual(Buffer.from(inputFor(t, 8, 123).bytes));
   });
 
+  it("a campaign executes exactly inputFor's bytes, and a target writing to its input changes no later input", () => {
+    const kvp = findInProcessTarget("hv_kvp_msg")!;
+    const seen: Uint8Array[] = [];
+    // Records a copy of each input, then scribbles over it (the campaign reuses one buffer).
+    const scribbler: FuzzTarget = { ...kvp, execute: (b) => (seen.push(b.slice()), b.fill(0xee), undefined) };
+    const c = new Campaign(scribbler, 3, parseShard("1/2")!);
+    for (let k = 0; k < 400; k++) c.next();
+    expect(seen.length).toBe(400);
+    expect(seen.flatMap((b, k) => (Buffer.compare(b, inputFor(kvp, 3, 1 + 2 * k).bytes) ? [k] : []))).toEqual([]);
+  });
+
+  it("inputs do not depend on the runs before them, also for a generator returning Buffers", () => {
+    // Buffer#slice is a view: the pool must hold copies, or mutations would write into it.
+    const t: FuzzTarget = { ...planted, name: "buffers", generate: (rng) => Buffer.from(planted.generate(rng)) };
+    const alone = inputFor(t, 4, 300).bytes;
+    const fresh: FuzzTarget = { ...t };
+    for (let r = 0; r < 300; r++) inputFor(fresh, 4, r);
+    expect(Buffer.from(inputFor(fresh, 4, 300).bytes)).toEqual(Buffer.from(alone));
+  });
+
   it("shards cover disjoint run indices whose union is every index", () => {
     const seen: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -61,6 +82,40 @@ describe("fuzz engine", () => {
     expect(f!.minimized.length).toBe(1);
     expect(planted.execute(f!.minimized)?.kind).toBe("crash");
     expect(minimize(planted, Uint8Array.from([9, 1, 2]), "crash").length).toBe(1);
+  });
+});
+
+describe("wire targets check encode(decode(x)) is a fixed point", () => {
+  const entry = lookupWire("hv_kvp_hdr")!;
+  const good = Uint8Array.from([1, 2, 0, 0]);
+
+  it("a sound codec passes, a codec whose encoding drifts is an invariant finding", () => {
+    expect(wireTarget(entry).execute(good)).toBeUndefined();
+    // Each encoding adds one to the pool byte: decode(encode(v)) differs from v, and so do the bytes.
+    const drift = (b: Uint8Array) => ((b[1] = (b[1]! + 1) & 0xff), b);
+    const codec = { ...entry.codec, encode: (v: unknown) => drift(entry.codec.encode(v)), encodeReused: (v: unknown, slot: 0 | 1) => drift(entry.codec.encodeReused(v, slot)) };
+    expect(wireTarget({ ...entry, codec }).execute(good)).toEqual({ kind: "invariant", message: "encode(decode(encode(decode(x)))) differs from encode(decode(x))" });
+  });
+
+  it("decode with view: true gives views of the input with the copies' content; encodeReused gives encode's bytes", () => {
+    const msg = lookupWire("hv_kvp_ip_msg")!.codec;
+    const b = new Uint8Array(msg.size);
+    b[0] = 5;
+    b.set([0x41, 0, 0x42, 0], 2); // adapter_id "AB"
+    const v = msg.decode(b, { view: true });
+    const w = msg.decode(b);
+    if (!v.ok || !w.ok) throw new Error("does not decode");
+    const adapter = (x: typeof v.value) => (x as { kvp_ip_val: { adapter_id: Uint16Array } }).kvp_ip_val.adapter_id;
+    expect([...adapter(v.value).subarray(0, 3)]).toEqual([0x41, 0x42, 0]);
+    expect(adapter(v.value).buffer).toBe(b.buffer); // a view
+    expect(adapter(w.value).buffer).not.toBe(b.buffer); // a copy
+    expect(Buffer.compare(msg.encodeReused(v.value, 0), msg.encode(w.value))).toBe(0);
+    expect(Buffer.compare(msg.encodeReused(w.value, 1), b)).toBe(0);
+    // An odd address cannot hold a Uint16Array view: copied instead, same content.
+    const odd = new Uint8Array(msg.size + 1);
+    odd.set(b, 1);
+    const o = msg.decode(odd.subarray(1), { view: true });
+    expect(o.ok && [...adapter(o.value).subarray(0, 3)]).toEqual([0x41, 0x42, 0]);
   });
 });
 

@@ -3,7 +3,7 @@
 // The daemon reads whole records only (fread of 2560-byte items: a trailing partial record is
 // ignored) and compares strings up to their NUL, so bytes after a NUL may be stale.
 import { HV_KVP_EXCHANGE_MAX_KEY_SIZE, HV_KVP_EXCHANGE_MAX_VALUE_SIZE } from "../../wire/hyperv-constants.ts";
-import { cstr, cstrBytes, utf8Bytes } from "./utf.ts";
+import { cstrBytes, utf8Bytes, utf8Text } from "./utf.ts";
 
 export const POOL_KEY_SIZE = HV_KVP_EXCHANGE_MAX_KEY_SIZE;
 export const POOL_VALUE_SIZE = HV_KVP_EXCHANGE_MAX_VALUE_SIZE;
@@ -41,7 +41,7 @@ export function decodePoolFile(bytes: Uint8Array, opts: { maxRecords?: number } 
     const at = i * POOL_RECORD_SIZE;
     const keyBytes = cstrBytes(bytes, at, POOL_KEY_SIZE);
     const valueBytes = cstrBytes(bytes, at + POOL_KEY_SIZE, POOL_VALUE_SIZE);
-    records.push({ key: cstr(bytes, at, POOL_KEY_SIZE), value: cstr(bytes, at + POOL_KEY_SIZE, POOL_VALUE_SIZE), keyBytes, valueBytes });
+    records.push({ key: utf8Text(keyBytes), value: utf8Text(valueBytes), keyBytes, valueBytes });
   }
   return { ok: true, value: { records, trailing: bytes.length - n * POOL_RECORD_SIZE } };
 }

@@ -169,7 +169,7 @@ const te = new TextEncoder();
 
 /** Display text of UTF-8 bytes (invalid sequences as U+FFFD). */
 export function utf8Text(b: Uint8Array): string {
-  return td.decode(b);
+  return b.length === 0 ? "" : td.decode(b);
 }
 
 export function utf8Bytes(s: string): Uint8Array {
