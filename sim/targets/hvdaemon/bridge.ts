@@ -115,7 +115,7 @@ export type WriteResult = number | ErrnoResult;
 export type IoctlResult = number | ErrnoResult;
 
 interface EventBase {
-  /** Position in the bridge's event history (1, 2, ...). */
+  /** Position in the bridge's event history (1, 2, ...; forgetEvents() does not restart the count). */
   readonly seq: number;
   /** Daemon run: 1 for the first start, +1 per restart(). */
   readonly run: number;
@@ -521,6 +521,10 @@ export class DaemonBridge {
   private readonly conns = new Map<number, Conn>();
   private readonly history: BridgeEvent[] = [];
   private readonly consumed = new Set<number>();
+  /** Per kind: every event of that kind before this history index has been consumed (waitFor's scan start). */
+  private readonly scanFrom = new Map<BridgeEventKind, number>();
+  /** The last event's seq (seqs keep counting when forgetEvents() empties the history). */
+  private seqNo = 0;
   private waiters: Waiter[] = [];
   private readonly listeners = new Map<BridgeEventKind, Set<(e: BridgeEvent) => void>>();
   private openHandler: OpenHandler | undefined;
@@ -583,9 +587,20 @@ export class DaemonBridge {
 
   // ---- state --------------------------------------------------------------------------------
 
-  /** All events so far, in order. */
+  /** All events so far (since the last forgetEvents()), in order. */
   get events(): readonly BridgeEvent[] {
     return this.history;
+  }
+
+  /**
+   * Empties the event history: waitFor then sees only later events. For long campaigns (the fuzz
+   * harness calls it before every message) so that the history, which holds every write's bytes,
+   * does not grow without bound. Unanswered events stay answerable; waits in progress go on.
+   */
+  forgetEvents(): void {
+    this.history.length = 0;
+    this.consumed.clear();
+    this.scanFrom.clear();
   }
 
   /** The daemon's stderr lines (all runs; syslog lines included, in the shim's format). */
@@ -776,11 +791,11 @@ export class DaemonBridge {
    */
   waitFor<K extends BridgeEventKind>(
     kind: K,
-    opts: { timeoutMs?: number; match?: (e: EventOf<K>) => boolean; what?: string } = {},
+    opts: { timeoutMs?: number; match?: (e: EventOf<K>) => boolean; what?: string; exitGraceMs?: number } = {},
   ): Promise<EventOf<K>> {
     const match = (e: BridgeEvent): boolean =>
       e.kind === kind && !this.consumed.has(e.seq) && (!opts.match || opts.match(e as EventOf<K>));
-    const found = this.history.find(match);
+    const found = this.scan(kind, match);
     if (found) {
       this.consumed.add(found.seq);
       return Promise.resolve(found as EventOf<K>);
@@ -816,6 +831,10 @@ export class DaemonBridge {
         // A daemon that has exited does nothing more. Its last frames travel through the relay,
         // which forwards a connection's packets before its close: give up once every connection
         // of the run is closed and a grace period for not-yet-seen connections has passed.
+        // exitGraceMs (default 500): how long to wait for connections not seen yet. A caller that
+        // waits on a connection it knows (the fuzz harness waiting for an answer) passes 0.
+        const grace = opts.exitGraceMs ?? 500;
+        const repoll = Math.min(100, Math.max(2, grace));
         const checkExit = (): void => {
           if (!this.daemonExit || exitTimer) return;
           const run = this.runNo;
@@ -823,16 +842,37 @@ export class DaemonBridge {
             exitTimer = undefined;
             if (this.running || this.runNo !== run) return;
             const open = [...this.conns.values()].some((c) => c.run === run && (c.state === "open" || c.state === "opening"));
-            if (open) exitTimer = setTimeout(poll, 100);
+            if (open) exitTimer = setTimeout(poll, repoll);
             else waiter.reject(new DaemonBridgeError("exited", `the daemon exited while waiting for ${what}. ${this.describe()}`));
           };
-          exitTimer = setTimeout(poll, 500);
+          exitTimer = setTimeout(poll, grace);
         };
         (waiter as { onExit?: () => void }).onExit = checkExit;
         checkExit();
       }
       this.waiters.push(waiter);
     });
+  }
+
+  /** The first event in the history that `match`es; advances the kind's scan start past consumed events. */
+  private scan(kind: BridgeEventKind, match: (e: BridgeEvent) => boolean): BridgeEvent | undefined {
+    const hist = this.history;
+    let start = this.scanFrom.get(kind) ?? 0;
+    let advancing = true;
+    let found: BridgeEvent | undefined;
+    for (let i = start; i < hist.length; i++) {
+      const e = hist[i]!;
+      const done = e.kind !== kind || this.consumed.has(e.seq);
+      if (!done && match(e)) {
+        found = e;
+        if (advancing) start = i + 1; // it is consumed by the caller
+        break;
+      }
+      if (!done) advancing = false;
+      else if (advancing) start = i + 1;
+    }
+    this.scanFrom.set(kind, start);
+    return found;
   }
 
   /** One paragraph about the state, for error messages. */
@@ -1276,7 +1316,7 @@ export class DaemonBridge {
   }
 
   private emit(e: BridgeEvent): void {
-    (e as { seq: number }).seq = this.history.length + 1;
+    (e as { seq: number }).seq = ++this.seqNo;
     this.history.push(e);
     for (const l of this.listeners.get(e.kind) ?? []) {
       try {

@@ -11,6 +11,8 @@
 // a sanitizer report it prints is a "sanitizer" finding, with the report's first lines.
 //
 // This adapter talks to real processes and so may use wall-clock timers (see eslint.config.js).
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { inputFor, type FindingKind, type FuzzTarget, type GeneratedInput, type Verdict } from "../../fuzz/engine.ts";
 import { findInProcessTarget } from "../../fuzz/targets.ts";
 import { DaemonBridge, DaemonBridgeError } from "./bridge.ts";
@@ -40,6 +42,8 @@ export class DaemonFuzzer {
   private bridge: DaemonBridge | undefined;
   private watch: SanitizerWatch | undefined;
   private reportsSeen = 0;
+  /** The daemon's last syslog message (all runs of the bridge). */
+  private lastSyslog = "";
   /** The report of the last "sanitizer" verdict. */
   lastReport: SanitizerReport | undefined;
   private readonly size: number;
@@ -66,13 +70,27 @@ export class DaemonFuzzer {
   private async ready(): Promise<DaemonBridge> {
     if (this.bridge?.running) return this.bridge;
     if (this.bridge) {
-      await this.bridge.stop();
       this.restarts++;
+      // A daemon that died is started again on the same bridge (relay and run directory kept:
+      // a fresh bridge costs another relay process and directory), with empty pool files, as a
+      // fresh bridge would have: each daemon run starts from the same state.
+      const b = this.bridge;
+      try {
+        for (const f of readdirSync(b.poolDir)) rmSync(join(b.poolDir, f), { recursive: true, force: true });
+        b.forgetEvents();
+        await b.restart({ timeoutMs: 5000 });
+        await this.register(b);
+        return b;
+      } catch (e) {
+        if (!(e instanceof DaemonBridgeError)) throw e;
+        await b.stop(); // the bridge itself broke (relay gone...): start over below
+      }
     }
     const b = new DaemonBridge();
     this.bridge = b;
     this.watch = new SanitizerWatch(b);
     this.reportsSeen = 0;
+    b.onSyslog((e) => (this.lastSyslog = e.message));
     const p = this.program;
     await b.start({
       service: this.service,
@@ -82,7 +100,14 @@ export class DaemonFuzzer {
       ...(p ? { program: { path: p, args: ["-n"] }, preload: sanitizerPreload(p), env: { ...SANITIZER_ENV } } : {}),
     });
     b.onIoctl(() => 0);
-    const reg = await b.waitFor("write", { what: `the ${this.service} registration write` });
+    await this.register(b);
+    return b;
+  }
+
+  /** The registration handshake of the bridge's current daemon run. */
+  private async register(b: DaemonBridge): Promise<void> {
+    const run = b.run;
+    const reg = await b.waitFor("write", { what: `the ${this.service} registration write`, match: (e) => e.run === run });
     if (reg.data.length !== this.size || reg.data[0] !== REGISTER1[this.service]) throw new Error(`unexpected registration write of ${reg.data.length} bytes, op ${reg.data[0]}`);
     reg.respond(reg.data.length);
     if (this.service === "kvp") {
@@ -95,8 +120,7 @@ export class DaemonFuzzer {
       new DataView(reply.buffer).setUint32(0, REGISTER1.vss, true);
       b.deliver(reply);
     }
-    await b.waitFor("read", { what: "the daemon to read the registration reply" });
-    return b;
+    await b.waitFor("read", { what: "the daemon to read the registration reply", match: (e) => e.run === run });
   }
 
   /** A sanitizer report printed since the last verdict, as a "sanitizer" verdict. */
@@ -116,9 +140,14 @@ export class DaemonFuzzer {
     this.lastReport = undefined;
     const msg = new Uint8Array(this.size);
     msg.set(input.subarray(0, this.size));
+    // Only this message's events matter from here on: the history would otherwise hold every
+    // answer of the campaign.
+    b.forgetEvents();
     b.deliver(msg);
     try {
-      const w = await b.waitFor("write", { timeoutMs: this.timeoutMs, what: "the daemon's answer" });
+      // The daemon's connection is known: once it has exited and that connection is closed, no
+      // answer can come (no grace for connections not seen yet).
+      const w = await b.waitFor("write", { timeoutMs: this.timeoutMs, what: "the daemon's answer", exitGraceMs: 0 });
       w.respond(w.data.length);
       const san = this.sanitizerVerdict(msg);
       if (san) return san;
@@ -126,7 +155,7 @@ export class DaemonFuzzer {
       return undefined;
     } catch (e) {
       if (!(e instanceof DaemonBridgeError)) throw e;
-      const last = b.syslog.at(-1)?.message ?? "";
+      const last = this.lastSyslog;
       if (e.kind === "exited") {
         const x = await b.exited(1000).catch(() => undefined);
         // stderr is read independently of the exit: give the report's last lines a moment.
