@@ -27,6 +27,8 @@
  *     0x06 FS            i32 pid: this connection is the shim's filesystem channel (FIFREEZE/
  *                        FITHAW of the fake mount table), not an open of the device; it lives
  *                        as long as the daemon, across its closes and reopens of the device
+ *     0x07 FORKED        i32 pid: the shim's fork server (HVSIM_FORKSERVER=1) started a child
+ *     0x08 CHILD_EXIT    i32 wait status of that child (the fork server waits for RESPAWN)
  *   relay -> Node
  *     0x10 CLOSE         (empty) connection C ended: the daemon closed the fd, or exited/died
  *     0x11 READY         socket path; the relay is listening (conn 0, sent once at start)
@@ -43,6 +45,7 @@
  *                        (hvutil_transport_destroy); the connection stays open until the daemon
  *                        closes its fd, which then shows up as CLOSE
  *     0x45 IOCTL_RESULT  i64: >= 0 what ioctl() returns, < 0 it fails with errno = -value
+ *     0x47 RESPAWN       (empty) the fork server forks the next child
  *   Node -> relay
  *     0x50 SHUTDOWN      (conn 0) close everything, remove the socket, exit 0
  *     0x51 HOLD          (conn 0) u32 ms: a test hook; once the relay has forwarded the next
