@@ -329,6 +329,27 @@ describe("Hyper-V daemon bridge (real hv_kvp_daemon / hv_vss_daemon)", () => {
     expect(cstr(get, h("hv_kvp_msg.get.value"), 2048)).toBe("still here");
   });
 
+  it.skipIf(skip)(`KVP fork server: the forked child is the daemon; its death ends the waits ("exited") and respawn() forks the next one, which keeps the pool like restart()${why}`, async () => {
+    const b = newBridge();
+    await b.start({ service: "kvp", forkServer: true });
+    await registeredKvp(b);
+    const first = await b.waitFor("forked", { what: "the first child" });
+    expect(errorOf(await transact(b, kvpSet(h("KVP_POOL_EXTERNAL"), "k1", "v1"), "SET"))).toBe(h("HV_S_OK"));
+    // The child dies inside the read of this GET (the shim's DATA_KILL): no answer can come.
+    b.deliver(kvpGet(h("KVP_POOL_EXTERNAL"), "k1"), undefined, { killAfterRead: true });
+    const err = await b.waitFor("write", { timeoutMs: 5000, what: "an answer from a dead child" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DaemonBridgeError);
+    expect((err as DaemonBridgeError).kind).toBe("exited");
+    expect(await b.waitFor("child-exit")).toMatchObject({ pid: first.pid, code: null, signal: "SIGKILL" });
+    expect(b.running).toBe(true); // the fork server (the daemon process) lives on
+    b.respawn();
+    const second = await b.waitFor("forked", { what: "the next child" });
+    expect(second.pid).not.toBe(first.pid);
+    const get = await transact(b, kvpGet(h("KVP_POOL_EXTERNAL"), "k1"), "GET after respawn");
+    expect(errorOf(get)).toBe(h("HV_S_OK"));
+    expect(cstr(get, h("hv_kvp_msg.get.value"), h("HV_KVP_EXCHANGE_MAX_VALUE_SIZE"))).toBe("v1");
+  });
+
   it.skipIf(skip)(`KVP: hangup() = transport destroy: read fails EBADF, the daemon closes and reopens; a refused reopen ends it${why}`, async () => {
     const b = newBridge();
     let opens = 0;

@@ -46,6 +46,20 @@ describe("hvsim fuzz hv-daemon:* (real daemons)", () => {
     expect(v?.message).toMatch(/signal SIGSEGV\) on op 1 pool 0/);
   });
 
+  it.skipIf(skip)(`KVP: a campaign on fork-server children finds what one restarting the daemon finds, input for input${why}`, async () => {
+    // The fork server's child is forked from the registered daemon with the pool files emptied:
+    // the state a fresh daemon has after registering. Both campaigns must agree on every verdict,
+    // message (last syslog line included) and shrunk input; seed 1 has exits and a SIGSEGV in
+    // its first 200 runs.
+    const o = { seed: 1, runs: 200, deadline: Infinity, shard: { index: 0, count: 1 }, timeoutMs: 3000 };
+    const forked = await runDaemonCampaign("kvp", { ...o, forkServer: true });
+    const restarted = await runDaemonCampaign("kvp", { ...o, forkServer: false });
+    const view = (r: typeof forked) => r.findings.map((f) => ({ run: f.run, verdict: f.verdict, minimized: Buffer.from(f.minimized).toString("hex") }));
+    expect(forked.findings.map((f) => f.verdict.kind)).toContain("signal");
+    expect(view(forked)).toEqual(view(restarted));
+    expect([forked.execs, forked.restarts]).toEqual([restarted.execs, restarted.restarts]);
+  });
+
   it.skipIf(skip)(`VSS: a short campaign runs and every finding carries a minimized input${why}`, async () => {
     const r = await runDaemonCampaign("vss", { seed: 3, runs: 40, deadline: Infinity, shard: { index: 0, count: 1 }, timeoutMs: 3000 });
     expect(r.execs).toBeGreaterThanOrEqual(40);

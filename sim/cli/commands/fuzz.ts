@@ -282,7 +282,8 @@ its file alone: hvsim fuzz --replay fuzz-out/<target>/<kind>-<sha1>.bin (the .js
 names target, seed and run).
 
 hv-daemon:kvp|vss sends malformed kernel-to-daemon messages to Debian's daemon through the device
-bridge; hv-daemon:kvp=<program> to any daemon binary speaking that protocol, and
+bridge (after a finding the daemon goes on as a fresh child of the shim's fork server, forked from
+its registered state with empty pools); hv-daemon:kvp=<program> to any daemon binary speaking that protocol, and
 hv-daemon:kvp=asan to the daemons scripts/build-hv-daemons.sh built with ASan+UBSan, where a
 sanitizer report is a finding (printed with the report's first lines).`,
     )

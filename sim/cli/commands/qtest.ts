@@ -31,14 +31,12 @@ export class QtestLineProcessor {
     while ((nl = buf.indexOf("\n", start)) >= 0) {
       const line = buf.slice(start, nl);
       start = nl + 1;
-      let lines: string[];
       try {
-        lines = this.server.handle(line);
+        out += this.server.respond(line);
       } catch (e) {
         // QEMU would abort on a failed assertion; hvsim keeps the session and says why.
-        lines = [`FAIL ${(e as Error).message}`];
+        out += `FAIL ${(e as Error).message}\n`;
       }
-      for (const l of lines) out += l + "\n";
     }
     if (start > 0) buf = buf.slice(start);
     this.rest = buf;
@@ -52,18 +50,27 @@ function makeServer(machine: string, seed: number): QtestServer {
   return new QtestServer(new Bench(spec, defaultKinds(), { seed, trace: false }));
 }
 
+/** Reused for replies that fit (most are one short line): no Buffer per write. */
+const OUT = Buffer.allocUnsafe(65536);
+
 function writeAll(fd: number, text: string): void {
-  let buf = Buffer.from(text, "latin1");
-  while (buf.length) {
-    let n: number;
+  let buf = OUT;
+  let len: number;
+  if (text.length <= OUT.length) {
+    len = OUT.write(text, 0, "latin1");
+  } else {
+    buf = Buffer.from(text, "latin1");
+    len = buf.length;
+  }
+  let off = 0;
+  while (off < len) {
     try {
-      n = writeSync(fd, buf);
+      off += writeSync(fd, buf, off, len - off);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "EAGAIN") continue; // a non-blocking stdout that is full: try again
       throw e;
     }
-    buf = buf.subarray(n);
   }
 }
 

@@ -50,6 +50,8 @@ const T = {
   POLL: 0x04,
   IOCTL: 0x05,
   FS: 0x06,
+  FORKED: 0x07,
+  CHILD_EXIT: 0x08,
   CLOSE: 0x10,
   READY: 0x11,
   DROPPED: 0x12,
@@ -60,6 +62,7 @@ const T = {
   HANGUP: 0x44,
   IOCTL_RESULT: 0x45,
   DATA_KILL: 0x46,
+  RESPAWN: 0x47,
   SHUTDOWN: 0x50,
   HOLD: 0x51,
 } as const;
@@ -115,7 +118,7 @@ export type WriteResult = number | ErrnoResult;
 export type IoctlResult = number | ErrnoResult;
 
 interface EventBase {
-  /** Position in the bridge's event history (1, 2, ...). */
+  /** Position in the bridge's event history (1, 2, ...; forgetEvents() does not restart the count). */
   readonly seq: number;
   /** Daemon run: 1 for the first start, +1 per restart(). */
   readonly run: number;
@@ -192,6 +195,20 @@ export interface ExitEvent extends EventBase {
   readonly signal: NodeJS.Signals | null;
 }
 
+/** The shim's fork server (start option forkServer) started a child: the daemon from here on. */
+export interface ForkedEvent extends ConnEventBase {
+  readonly kind: "forked";
+  readonly pid: number;
+}
+
+/** That child ended (the fork server then waits for respawn()); the daemon run goes on. */
+export interface ChildExitEvent extends ConnEventBase {
+  readonly kind: "child-exit";
+  readonly pid: number | undefined;
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
 export interface SyslogEvent extends EventBase {
   readonly kind: "syslog";
   /** syslog priority (LOG_ERR 3, LOG_INFO 6...). */
@@ -223,6 +240,8 @@ export type BridgeEvent =
   | PollEvent
   | CloseEvent
   | ExitEvent
+  | ForkedEvent
+  | ChildExitEvent
   | SyslogEvent
   | OutputEvent
   | DroppedEvent;
@@ -318,6 +337,12 @@ export interface DaemonStartOptions {
   keepRunDir?: boolean;
   /** Extra environment for the daemon (e.g. HVSIM_* overrides). */
   env?: Record<string, string>;
+  /**
+   * Run the shim's fork server (shim.c): once the daemon has read its first message (the
+   * registration reply), it forks; the child is the daemon, and when it dies (child-exit event)
+   * respawn() forks another from the registered state. For fuzzing: no restart per crash.
+   */
+  forkServer?: boolean;
   build?: BuildOptions;
 }
 
@@ -515,12 +540,21 @@ export class DaemonBridge {
   private daemon: ChildProcess | undefined;
   private daemonExit: DaemonExit | undefined;
   private daemonPid: number | undefined;
+  /** The fork server's current child (forked, not yet exited). */
+  private childPid: number | undefined;
+  /** The halves of a fork-server child's end seen so far (see childEnded). */
+  private childEnd: { packet?: { conn: number; status: number }; line?: number } = {};
+  private forkStart: { packet?: { conn: number; pid: number }; line?: boolean } = {};
   private runNo = 0;
   private stopped = false;
   private inbuf: Buffer = Buffer.alloc(0);
   private readonly conns = new Map<number, Conn>();
   private readonly history: BridgeEvent[] = [];
   private readonly consumed = new Set<number>();
+  /** Per kind: every event of that kind before this history index has been consumed (waitFor's scan start). */
+  private readonly scanFrom = new Map<BridgeEventKind, number>();
+  /** The last event's seq (seqs keep counting when forgetEvents() empties the history). */
+  private seqNo = 0;
   private waiters: Waiter[] = [];
   private readonly listeners = new Map<BridgeEventKind, Set<(e: BridgeEvent) => void>>();
   private openHandler: OpenHandler | undefined;
@@ -583,9 +617,20 @@ export class DaemonBridge {
 
   // ---- state --------------------------------------------------------------------------------
 
-  /** All events so far, in order. */
+  /** All events so far (since the last forgetEvents()), in order. */
   get events(): readonly BridgeEvent[] {
     return this.history;
+  }
+
+  /**
+   * Empties the event history: waitFor then sees only later events. For long campaigns (the fuzz
+   * harness calls it before every message) so that the history, which holds every write's bytes,
+   * does not grow without bound. Unanswered events stay answerable; waits in progress go on.
+   */
+  forgetEvents(): void {
+    this.history.length = 0;
+    this.consumed.clear();
+    this.scanFrom.clear();
   }
 
   /** The daemon's stderr lines (all runs; syslog lines included, in the shim's format). */
@@ -766,6 +811,15 @@ export class DaemonBridge {
     this.writeFrame(T.HOLD, 0, p);
   }
 
+  /**
+   * Fork server (start option forkServer): after a child-exit event, forks the next child from
+   * the registered state; a forked event follows. Messages queued for the dead child are dropped.
+   */
+  respawn(conn = this.requireConn("respawn")): void {
+    if (!this.opts?.forkServer) throw new DaemonBridgeError("state", "respawn: the bridge was not started with forkServer");
+    this.send(T.RESPAWN, conn, Buffer.alloc(0));
+  }
+
   // ---- waiting ------------------------------------------------------------------------------
 
   /**
@@ -776,11 +830,11 @@ export class DaemonBridge {
    */
   waitFor<K extends BridgeEventKind>(
     kind: K,
-    opts: { timeoutMs?: number; match?: (e: EventOf<K>) => boolean; what?: string } = {},
+    opts: { timeoutMs?: number; match?: (e: EventOf<K>) => boolean; what?: string; exitGraceMs?: number } = {},
   ): Promise<EventOf<K>> {
     const match = (e: BridgeEvent): boolean =>
       e.kind === kind && !this.consumed.has(e.seq) && (!opts.match || opts.match(e as EventOf<K>));
-    const found = this.history.find(match);
+    const found = this.scan(kind, match);
     if (found) {
       this.consumed.add(found.seq);
       return Promise.resolve(found as EventOf<K>);
@@ -812,10 +866,14 @@ export class DaemonBridge {
         () => waiter.reject(new DaemonBridgeError("timeout", `timed out after ${timeoutMs} ms waiting for ${what}. ${this.describe()}`)),
         timeoutMs,
       );
-      if (["open", "write", "read", "poll", "ioctl"].includes(kind)) {
+      if (DAEMON_ACTIONS.includes(kind)) {
         // A daemon that has exited does nothing more. Its last frames travel through the relay,
         // which forwards a connection's packets before its close: give up once every connection
         // of the run is closed and a grace period for not-yet-seen connections has passed.
+        // exitGraceMs (default 500): how long to wait for connections not seen yet. A caller that
+        // waits on a connection it knows (the fuzz harness waiting for an answer) passes 0.
+        const grace = opts.exitGraceMs ?? 500;
+        const repoll = Math.min(100, Math.max(2, grace));
         const checkExit = (): void => {
           if (!this.daemonExit || exitTimer) return;
           const run = this.runNo;
@@ -823,16 +881,37 @@ export class DaemonBridge {
             exitTimer = undefined;
             if (this.running || this.runNo !== run) return;
             const open = [...this.conns.values()].some((c) => c.run === run && (c.state === "open" || c.state === "opening"));
-            if (open) exitTimer = setTimeout(poll, 100);
+            if (open) exitTimer = setTimeout(poll, repoll);
             else waiter.reject(new DaemonBridgeError("exited", `the daemon exited while waiting for ${what}. ${this.describe()}`));
           };
-          exitTimer = setTimeout(poll, 500);
+          exitTimer = setTimeout(poll, grace);
         };
         (waiter as { onExit?: () => void }).onExit = checkExit;
         checkExit();
       }
       this.waiters.push(waiter);
     });
+  }
+
+  /** The first event in the history that `match`es; advances the kind's scan start past consumed events. */
+  private scan(kind: BridgeEventKind, match: (e: BridgeEvent) => boolean): BridgeEvent | undefined {
+    const hist = this.history;
+    let start = this.scanFrom.get(kind) ?? 0;
+    let advancing = true;
+    let found: BridgeEvent | undefined;
+    for (let i = start; i < hist.length; i++) {
+      const e = hist[i]!;
+      const done = e.kind !== kind || this.consumed.has(e.seq);
+      if (!done && match(e)) {
+        found = e;
+        if (advancing) start = i + 1; // it is consumed by the caller
+        break;
+      }
+      if (!done) advancing = false;
+      else if (advancing) start = i + 1;
+    }
+    this.scanFrom.set(kind, start);
+    return found;
   }
 
   /** One paragraph about the state, for error messages. */
@@ -943,6 +1022,7 @@ export class DaemonBridge {
       HVSIM_UNAME_VERSION: uname.version,
       HVSIM_UNAME_MACHINE: uname.machine,
       HVSIM_IFADDRS: (id.interfaces ?? []).map((n) => `${n.name} ${n.address}`).join(";"),
+      ...(opts.forkServer ? { HVSIM_FORKSERVER: "1" } : {}),
       ...(opts.env ?? {}),
     };
     if (existsSync(join(dir, "os-release"))) env.HVSIM_OS_RELEASE = join(dir, "os-release");
@@ -1013,7 +1093,9 @@ export class DaemonBridge {
       this.onOutput(run, "stderr", `hvsim-sandbox: spawn failed: ${e.message}`);
       onExit(null, null);
     });
-    child.on("exit", onExit);
+    // "close", not "exit": the exit event comes after the daemon's last output line, so what it
+    // printed before dying (its last syslog line, a sanitizer report) is always seen first.
+    child.on("close", onExit);
   }
 
   private async stopDaemon(signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
@@ -1170,6 +1252,14 @@ export class DaemonBridge {
         });
         return;
       }
+      case T.FORKED:
+        this.forkStart.packet = { conn: connId, pid: p.readInt32LE(0) };
+        this.childStarted(run);
+        return;
+      case T.CHILD_EXIT:
+        this.childEnd.packet = { conn: connId, status: p.readInt32LE(0) };
+        this.childEnded(run);
+        return;
       case T.POLL:
         this.emit({ kind: "poll", seq: 0, run, conn: connId, events: p.readUInt32LE(0), timeoutMs: p.readInt32LE(4) });
         return;
@@ -1197,6 +1287,35 @@ export class DaemonBridge {
       default:
         this.relayLog.push(`unknown frame type 0x${type.toString(16)} on conn ${connId}`);
     }
+  }
+
+  /** A fork-server child's start: its FORKED packet and the shim's "forking" line (after the parent's output). */
+  private childStarted(run: number): void {
+    const { packet, line } = this.forkStart;
+    if (!packet || !line) return;
+    this.forkStart = {};
+    this.childPid = packet.pid;
+    this.emit({ kind: "forked", seq: 0, run, conn: packet.conn, pid: packet.pid });
+  }
+
+  /**
+   * A fork-server child's end is complete with both its CHILD_EXIT packet (after all its packets)
+   * and the shim's stderr line (after all its output): then the child-exit event, and the waits
+   * for daemon actions end ("exited").
+   */
+  private childEnded(run: number): void {
+    const { packet, line } = this.childEnd;
+    if (!packet || line === undefined) return;
+    this.childEnd = {};
+    const st = packet.status;
+    const sig = st & 0x7f;
+    const code = sig === 0 ? (st >> 8) & 0xff : null;
+    const signal = sig !== 0 && sig !== 0x7f ? ((signalNames.get(sig) ?? null) as NodeJS.Signals | null) : null;
+    const pid = this.childPid ?? line;
+    this.childPid = undefined;
+    this.emit({ kind: "child-exit", seq: 0, run, conn: packet.conn, pid, code, signal });
+    const err = new DaemonBridgeError("exited", `the daemon (fork-server child ${pid}) exited (code ${code}, signal ${signal}). ${this.describe()}`);
+    for (const w of [...this.waiters]) if (DAEMON_ACTIONS.includes(w.kind)) w.reject(err);
   }
 
   /** Records an answerable event and runs its handler. */
@@ -1273,10 +1392,18 @@ export class DaemonBridge {
     }
     const source = line.startsWith("hvsim-shim: ") ? "shim" : line.startsWith("hvsim-sandbox: ") ? "sandbox" : "daemon";
     this.emit({ kind: "output", seq: 0, run, stream, source, line });
+    const ended = stream === "stderr" && source === "shim" ? /^hvsim-shim: fork server: child (\d+) ended /.exec(line) : null;
+    if (ended) {
+      this.childEnd.line = Number(ended[1]);
+      this.childEnded(run);
+    } else if (stream === "stderr" && line === "hvsim-shim: fork server: forking a child") {
+      this.forkStart.line = true;
+      this.childStarted(run);
+    }
   }
 
   private emit(e: BridgeEvent): void {
-    (e as { seq: number }).seq = this.history.length + 1;
+    (e as { seq: number }).seq = ++this.seqNo;
     this.history.push(e);
     for (const l of this.listeners.get(e.kind) ?? []) {
       try {
@@ -1295,6 +1422,12 @@ export class DaemonBridge {
 }
 
 const acceptAll: OpenHandler = () => "accept";
+
+/** Events only a running daemon causes (their waits end when it exits). */
+const DAEMON_ACTIONS: readonly BridgeEventKind[] = ["open", "write", "read", "poll", "ioctl"];
+
+const signalNames = new Map<number, string>();
+for (const [name, n] of Object.entries(osConstants.signals)) if (!signalNames.has(n)) signalNames.set(n, name);
 
 function resultI64(r: number | ErrnoResult, what: string): Buffer {
   const b = Buffer.alloc(8);

@@ -5,15 +5,19 @@
 // copy into a whole message). A finding is the daemon exiting or dying on a message (crash /
 // signal), not answering within --timeout (hang), or answering with a write of the wrong size
 // (invariant). After a finding the daemon is restarted and registered again, so the campaign goes
-// on. Findings are shrunk by zeroing byte ranges while the same kind of finding persists (the
-// message length is fixed, so bytes are zeroed, not dropped), with a small execution budget.
+// on: by default as a child of the shim's fork server, forked from the registered daemon with the
+// pool files emptied (the state a restart gives, without a new process; a hang still restarts the
+// process). Findings are shrunk by zeroing byte ranges while the same kind of finding persists
+// (the message length is fixed, so bytes are zeroed, not dropped), with a small execution budget.
 // `program` runs another daemon binary (hv-daemon:kvp=<program>, =asan for the sanitized build):
 // a sanitizer report it prints is a "sanitizer" finding, with the report's first lines.
 //
 // This adapter talks to real processes and so may use wall-clock timers (see eslint.config.js).
+import { readdirSync, rmSync, truncateSync } from "node:fs";
+import { join } from "node:path";
 import { inputFor, type FindingKind, type FuzzTarget, type GeneratedInput, type Verdict } from "../../fuzz/engine.ts";
 import { findInProcessTarget } from "../../fuzz/targets.ts";
-import { DaemonBridge, DaemonBridgeError } from "./bridge.ts";
+import { DaemonBridge, DaemonBridgeError, type ChildExitEvent } from "./bridge.ts";
 import { reportExcerpt, reportSummary, SANITIZER_ENV, sanitizerPreload, SanitizerWatch, type SanitizerReport } from "./sanitized.ts";
 import { bridgeIdentity } from "./target.ts";
 import { HV_IDENTITY } from "../../conform/hyperv-session.ts";
@@ -40,6 +44,13 @@ export class DaemonFuzzer {
   private bridge: DaemonBridge | undefined;
   private watch: SanitizerWatch | undefined;
   private reportsSeen = 0;
+  /** The daemon's last syslog message (all runs of the bridge). */
+  private lastSyslog = "";
+  /** lastSyslog once the daemon had registered (what a respawned child starts from). */
+  private registeredSyslog = "";
+  /** The fork server's child has died (respawn before the next message). */
+  private childDead = false;
+  private childExit: ChildExitEvent | undefined;
   /** The report of the last "sanitizer" verdict. */
   lastReport: SanitizerReport | undefined;
   private readonly size: number;
@@ -52,6 +63,12 @@ export class DaemonFuzzer {
     private readonly timeoutMs = 2000,
     /** Another daemon binary (run with -n) instead of Debian's. */
     readonly program?: string,
+    /**
+     * Replace a daemon that died with a child of the shim's fork server (forked from the
+     * registered state, pool files emptied) instead of starting a new process: the same state
+     * as a restart, in well under a millisecond. Default true.
+     */
+    readonly forkServer = true,
   ) {
     this.size = MSG_SIZE[service];
   }
@@ -64,15 +81,52 @@ export class DaemonFuzzer {
   }
 
   private async ready(): Promise<DaemonBridge> {
-    if (this.bridge?.running) return this.bridge;
-    if (this.bridge) {
-      await this.bridge.stop();
+    if (this.bridge?.running && !this.childDead) return this.bridge;
+    if (this.bridge?.running) {
+      // The fork server's child died: fork the next one from the registered state.
       this.restarts++;
+      const b = this.bridge;
+      try {
+        this.emptyPools(b);
+        b.forgetEvents();
+        this.childDead = false;
+        b.respawn();
+        await b.waitFor("forked", { timeoutMs: 5000, what: "the fork server's next child" });
+        this.lastSyslog = this.registeredSyslog;
+        return b;
+      } catch (e) {
+        if (!(e instanceof DaemonBridgeError)) throw e;
+        b.kill("SIGKILL"); // the fork server is stuck: start the daemon again below
+        await b.exited(5000).catch(() => undefined);
+        this.restarts--;
+      }
+    }
+    if (this.bridge) {
+      this.restarts++;
+      // A daemon that died is started again on the same bridge (relay and run directory kept:
+      // a fresh bridge costs another relay process and directory), with empty pool files, as a
+      // fresh bridge would have: each daemon run starts from the same state.
+      const b = this.bridge;
+      try {
+        this.emptyPools(b);
+        b.forgetEvents();
+        await b.restart({ timeoutMs: 5000 });
+        await this.register(b);
+        return b;
+      } catch (e) {
+        if (!(e instanceof DaemonBridgeError)) throw e;
+        await b.stop(); // the bridge itself broke (relay gone...): start over below
+      }
     }
     const b = new DaemonBridge();
     this.bridge = b;
     this.watch = new SanitizerWatch(b);
     this.reportsSeen = 0;
+    b.onSyslog((e) => (this.lastSyslog = e.message));
+    b.on("child-exit", (e) => {
+      this.childDead = true;
+      this.childExit = e;
+    });
     const p = this.program;
     await b.start({
       service: this.service,
@@ -80,9 +134,17 @@ export class DaemonFuzzer {
       mounts: [{ fsname: "/dev/sda1", dir: "/", type: "ext4", opts: "rw" }],
       timeoutMs: 10_000,
       ...(p ? { program: { path: p, args: ["-n"] }, preload: sanitizerPreload(p), env: { ...SANITIZER_ENV } } : {}),
+      forkServer: this.forkServer,
     });
     b.onIoctl(() => 0);
-    const reg = await b.waitFor("write", { what: `the ${this.service} registration write` });
+    await this.register(b);
+    return b;
+  }
+
+  /** The registration handshake of the bridge's current daemon run. */
+  private async register(b: DaemonBridge): Promise<void> {
+    const run = b.run;
+    const reg = await b.waitFor("write", { what: `the ${this.service} registration write`, match: (e) => e.run === run });
     if (reg.data.length !== this.size || reg.data[0] !== REGISTER1[this.service]) throw new Error(`unexpected registration write of ${reg.data.length} bytes, op ${reg.data[0]}`);
     reg.respond(reg.data.length);
     if (this.service === "kvp") {
@@ -95,8 +157,20 @@ export class DaemonFuzzer {
       new DataView(reply.buffer).setUint32(0, REGISTER1.vss, true);
       b.deliver(reply);
     }
-    await b.waitFor("read", { what: "the daemon to read the registration reply" });
-    return b;
+    await b.waitFor("read", { what: "the daemon to read the registration reply", match: (e) => e.run === run });
+    // With the fork server the daemon forks at its next poll: the child is the daemon.
+    if (this.forkServer) await b.waitFor("forked", { what: "the fork server's first child", match: (e) => e.run === run });
+    this.childDead = false;
+    this.registeredSyslog = this.lastSyslog;
+  }
+
+  /** Empties the pool files (truncated in place: a fork server's children share its open files). */
+  private emptyPools(b: DaemonBridge): void {
+    for (const f of readdirSync(b.poolDir, { withFileTypes: true })) {
+      const path = join(b.poolDir, f.name);
+      if (f.isFile()) truncateSync(path, 0);
+      else rmSync(path, { recursive: true, force: true });
+    }
   }
 
   /** A sanitizer report printed since the last verdict, as a "sanitizer" verdict. */
@@ -116,9 +190,14 @@ export class DaemonFuzzer {
     this.lastReport = undefined;
     const msg = new Uint8Array(this.size);
     msg.set(input.subarray(0, this.size));
+    // Only this message's events matter from here on: the history would otherwise hold every
+    // answer of the campaign.
+    b.forgetEvents();
     b.deliver(msg);
     try {
-      const w = await b.waitFor("write", { timeoutMs: this.timeoutMs, what: "the daemon's answer" });
+      // The daemon's connection is known: once it has exited and that connection is closed, no
+      // answer can come (no grace for connections not seen yet).
+      const w = await b.waitFor("write", { timeoutMs: this.timeoutMs, what: "the daemon's answer", exitGraceMs: 0 });
       w.respond(w.data.length);
       const san = this.sanitizerVerdict(msg);
       if (san) return san;
@@ -126,9 +205,9 @@ export class DaemonFuzzer {
       return undefined;
     } catch (e) {
       if (!(e instanceof DaemonBridgeError)) throw e;
-      const last = b.syslog.at(-1)?.message ?? "";
+      const last = this.lastSyslog;
       if (e.kind === "exited") {
-        const x = await b.exited(1000).catch(() => undefined);
+        const x = this.childDead ? this.childExit : await b.exited(1000).catch(() => undefined);
         // stderr is read independently of the exit: give the report's last lines a moment.
         for (let i = 0; i < 20 && this.watch?.reports.some((r) => !r.complete); i++) await new Promise((r) => setTimeout(r, 25));
         const san = this.sanitizerVerdict(msg);
@@ -182,8 +261,11 @@ export interface DaemonCampaignOptions {
 }
 
 /** Runs a campaign; findings with the same kind and message are reported once. */
-export async function runDaemonCampaign(service: DaemonService, o: DaemonCampaignOptions & { program?: string }): Promise<{ execs: number; restarts: number; findings: DaemonFinding[] }> {
-  const fz = new DaemonFuzzer(service, o.timeoutMs, o.program);
+export async function runDaemonCampaign(
+  service: DaemonService,
+  o: DaemonCampaignOptions & { program?: string; forkServer?: boolean },
+): Promise<{ execs: number; restarts: number; findings: DaemonFinding[] }> {
+  const fz = new DaemonFuzzer(service, o.timeoutMs, o.program, o.forkServer ?? true);
   const gen = fz.generatorTarget();
   const findings: DaemonFinding[] = [];
   const seen = new Set<string>();

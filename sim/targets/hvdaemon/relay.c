@@ -27,6 +27,8 @@
  *     0x06 FS            i32 pid: this connection is the shim's filesystem channel (FIFREEZE/
  *                        FITHAW of the fake mount table), not an open of the device; it lives
  *                        as long as the daemon, across its closes and reopens of the device
+ *     0x07 FORKED        i32 pid: the shim's fork server (HVSIM_FORKSERVER=1) started a child
+ *     0x08 CHILD_EXIT    i32 wait status of that child (the fork server waits for RESPAWN)
  *   relay -> Node
  *     0x10 CLOSE         (empty) connection C ended: the daemon closed the fd, or exited/died
  *     0x11 READY         socket path; the relay is listening (conn 0, sent once at start)
@@ -43,6 +45,7 @@
  *                        (hvutil_transport_destroy); the connection stays open until the daemon
  *                        closes its fd, which then shows up as CLOSE
  *     0x45 IOCTL_RESULT  i64: >= 0 what ioctl() returns, < 0 it fails with errno = -value
+ *     0x47 RESPAWN       (empty) the fork server forks the next child
  *   Node -> relay
  *     0x50 SHUTDOWN      (conn 0) close everything, remove the socket, exit 0
  *     0x51 HOLD          (conn 0) u32 ms: a test hook; once the relay has forwarded the next
@@ -65,6 +68,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,23 +136,7 @@ static void cleanup(void)
 		unlink(sock_path);
 }
 
-static void write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			/* Node went away: nothing left to relay to. */
-			cleanup();
-			_exit(0);
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
+/* One frame in one writev(2) (header and payload together: Node wakes once per frame, not twice). */
 static void frame_out(int type, uint32_t conn, const void *a, size_t alen, const void *b, size_t blen)
 {
 	unsigned char h[HDR];
@@ -156,11 +144,33 @@ static void frame_out(int type, uint32_t conn, const void *a, size_t alen, const
 	put_u16(h + 4, (uint16_t)type);
 	put_u16(h + 6, 0);
 	put_u32(h + 8, conn);
-	write_all(1, h, HDR);
-	if (alen)
-		write_all(1, a, alen);
-	if (blen)
-		write_all(1, b, blen);
+	struct iovec iov[3] = { { h, HDR }, { (void *)a, alen }, { (void *)b, blen } };
+	struct iovec *v = iov;
+	int cnt = 3;
+	while (cnt > 0) {
+		if (v->iov_len == 0) {
+			v++;
+			cnt--;
+			continue;
+		}
+		ssize_t n = writev(1, v, cnt);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* Node went away: nothing left to relay to. */
+			cleanup();
+			_exit(0);
+		}
+		while (cnt > 0 && (size_t)n >= v->iov_len) {
+			n -= (ssize_t)v->iov_len;
+			v++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			v->iov_base = (unsigned char *)v->iov_base + n;
+			v->iov_len -= (size_t)n;
+		}
+	}
 }
 
 static void logf_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -217,6 +217,7 @@ export class SanitizerWatch {
   constructor(bridge: DaemonBridge) {
     bridge.on("output", (e) => this.line(e));
     bridge.on("exit", () => this.finish());
+    bridge.on("child-exit", () => this.finish());
   }
 
   private finish(): void {

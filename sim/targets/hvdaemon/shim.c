@@ -37,6 +37,16 @@
  * FIFREEZE/FITHAW on any other fd is refused here with EPERM and never reaches the kernel.
  * (Below this, the sandbox launcher's seccomp filter and user namespace stop it again.)
  *
+ * Fork server (HVSIM_FORKSERVER=1, for fuzzing): the first time the daemon polls or reads the
+ * device after it has read one message (its registration reply), the shim forks: the child goes
+ * on as the daemon; the parent keeps the registered state, reports FORKED (child pid) on the
+ * device connection, waits for the child, reports CHILD_EXIT (wait status) and, on RESPAWN from
+ * hvsim, forks the next child from the same state (packets left for the dead child are dropped
+ * first). On stderr, "hvsim-shim: fork server: forking a child" comes before each fork (after the
+ * output of the state forked from) and "hvsim-shim: fork server: child PID ended (wait status S)"
+ * after the child's own output. A daemon that dies on a message is so replaced in well under a millisecond, without a
+ * new process, registration or relay connection. Children die with the parent (PDEATHSIG).
+ *
  * Pinned inputs (always on; unset variables give fixed defaults, never the host's values):
  *   /var/lib/hyperv[/...]         -> $HVSIM_KVP_DIR[/...]         (open, fopen, access, mkdir, stat, opendir)
  *   /etc/os-release               -> $HVSIM_OS_RELEASE (unset: ENOENT)
@@ -80,6 +90,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -88,6 +99,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <dirent.h>
 #include <syslog.h>
 #include <time.h>
@@ -110,12 +122,15 @@ enum {
 	PKT_POLL = 0x04,
 	PKT_IOCTL = 0x05,
 	PKT_FS = 0x06,
+	PKT_FORKED = 0x07,
+	PKT_CHILD_EXIT = 0x08,
 	PKT_OPEN_RESULT = 0x41,
 	PKT_WRITE_RESULT = 0x42,
 	PKT_DATA = 0x43,
 	PKT_HANGUP = 0x44,
 	PKT_IOCTL_RESULT = 0x45,
 	PKT_DATA_KILL = 0x46,
+	PKT_RESPAWN = 0x47,
 };
 #define PKT_HDR 4
 #define FAKE_BLOCK_MAJOR 240 /* "local/experimental use" in devices.txt */
@@ -349,6 +364,7 @@ struct dev {
 	int read_errno;
 	int write_errno;
 	short poll_revents;
+	unsigned reads;           /* messages read (the fork server starts after the first) */
 	struct msg *head, *tail; /* DATA received while waiting for a result */
 };
 
@@ -620,8 +636,67 @@ static void notify_read(int fd, size_t count, int64_t result)
 	notify(fd, PKT_READ, p, sizeof(p));
 }
 
+static int fork_server_state; /* 0 not decided, 1 off, 2 done (a child, or fork failed), 3 on, not started */
+
+/*
+ * The fork server (see the top of the file). Returns in a child (or when fork fails: the daemon
+ * goes on unforked); the parent never returns: it exits when hvsim goes away.
+ */
+static void fork_server(int fd, struct dev *d)
+{
+	if (fork_server_state == 0) {
+		const char *e = getenv("HVSIM_FORKSERVER");
+		fork_server_state = e && strcmp(e, "1") == 0 ? 3 : 1;
+	}
+	if (fork_server_state != 3 || d->reads < 1 || d->head || d->hung)
+		return;
+	fork_server_state = 2;
+	pid_t parent = (pid_t)syscall(SYS_getpid);
+	for (;;) {
+		/* Before the fork: everything on stderr ahead of this line is the registered state's. */
+		shim_log("fork server: forking a child");
+		pid_t pid = fork();
+		if (pid < 0) {
+			shim_log("fork server: fork failed (%s); going on without it", strerror(errno));
+			return;
+		}
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(137);
+			return;
+		}
+		unsigned char p[4];
+		put_u32(p, (uint32_t)pid);
+		notify(fd, PKT_FORKED, p, sizeof(p));
+		int status = 0;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		/* This line follows everything the child wrote on stderr (the same pipe): hvsim takes
+		 * the child's exit as complete once it has both this line and CHILD_EXIT, which follows
+		 * the child's packets on the device connection. */
+		shim_log("fork server: child %d ended (wait status %d)", (int)pid, status);
+		put_u32(p, (uint32_t)status);
+		notify(fd, PKT_CHILD_EXIT, p, sizeof(p));
+		for (;;) {
+			int eof;
+			struct msg *m = recv_pkt(fd, 0, &eof);
+			if (!m) {
+				if (eof)
+					_exit(0); /* hvsim is gone */
+				continue;
+			}
+			int type = m->len ? m->data[0] : 0;
+			free(m);
+			if (type == PKT_RESPAWN)
+				break;
+		}
+	}
+}
+
 static ssize_t dev_read(int fd, struct dev *d, void *buf, size_t count)
 {
+	fork_server(fd, d);
 	for (;;) {
 		if (d->head) {
 			struct msg *m = d->head;
@@ -637,6 +712,7 @@ static ssize_t dev_read(int fd, struct dev *d, void *buf, size_t count)
 			if (!d->head)
 				d->tail = NULL;
 			free(m);
+			d->reads++;
 			notify_read(fd, count, len);
 			if (die)
 				die_after_read(d);
@@ -678,6 +754,7 @@ static ssize_t dev_read(int fd, struct dev *d, void *buf, size_t count)
 				mark_hung(d, NULL, 0);
 				continue;
 			}
+			d->reads++;
 			notify_read(fd, count, (int64_t)len);
 			if (hdr[0] == PKT_DATA_KILL)
 				die_after_read(d);
@@ -784,6 +861,11 @@ static int dev_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 			free(pre);
 		errno = ENOMEM;
 		return -1;
+	}
+	for (nfds_t i = 0; i < nfds; i++) {
+		struct dev *d = dev_of(fds[i].fd);
+		if (d)
+			fork_server(fds[i].fd, d);
 	}
 	long long deadline = timeout >= 0 ? now_ms() + timeout : -1;
 	int first = 1;
