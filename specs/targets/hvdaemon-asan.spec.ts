@@ -25,6 +25,7 @@ import { daemonAvailable, openRealHyperv, parseDaemonSpec } from "../../sim/targ
 import "../../sim/targets/index.ts";
 import { checks as kvpChecks } from "../hyperv/kvp.check.ts";
 import { checks as diffChecks } from "../hyperv/differential.check.ts";
+import { kvpMsg } from "./kvp-msg.ts";
 
 const tools = DaemonBridge.toolsAvailable();
 const noTools = !tools.ok;
@@ -253,14 +254,6 @@ const fuzzers: DaemonFuzzer[] = [];
 afterAll(async () => {
   await Promise.all(fuzzers.splice(0).map((f) => f.close()));
 });
-
-/** struct hv_kvp_msg (7432 bytes): operation at byte 0, pool at byte 1 (include/uapi/linux/hyperv.h). */
-function kvpMsg(op: number, pool: number): Uint8Array {
-  const m = new Uint8Array(7432);
-  m[0] = op;
-  m[1] = pool;
-  return m;
-}
 
 describe("hvsim fuzz hv-daemon:kvp=<program>", () => {
   it.skipIf(noTools)(`a sanitizer report of the fuzzed daemon is a "sanitizer" finding with the report; the daemon is restarted${whyTools}`, async () => {

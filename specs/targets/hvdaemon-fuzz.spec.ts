@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { DaemonFuzzer, runDaemonCampaign } from "../../sim/targets/hvdaemon/fuzz.ts";
 import { daemonAvailable } from "../../sim/targets/hvdaemon/target.ts";
+import { kvpMsg } from "./kvp-msg.ts";
 
 const avail = daemonAvailable();
 const skip = avail !== true;
@@ -15,13 +16,6 @@ const fuzzers: DaemonFuzzer[] = [];
 afterEach(async () => {
   await Promise.all(fuzzers.splice(0).map((f) => f.close()));
 });
-
-function kvpMsg(op: number, pool: number): Uint8Array {
-  const m = new Uint8Array(7432);
-  m[0] = op;
-  m[1] = pool;
-  return m;
-}
 
 describe("hvsim fuzz hv-daemon:* (real daemons)", () => {
   it.skipIf(skip)(`KVP: a valid ENUMERATE is answered; an out-of-range pool index makes hv_kvp_daemon exit; the fuzzer restarts it${why}`, async () => {
