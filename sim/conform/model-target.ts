@@ -4,7 +4,7 @@ import { Bench } from "../machine/bench.ts";
 import { MACHINES } from "../machine/machines.ts";
 import { defaultKinds } from "../devices/index.ts";
 import { QtestServer } from "../qtest/server.ts";
-import type { Capability, QtestSession, Target } from "./types.ts";
+import { CAPABILITIES, type QtestSession, type Target } from "./types.ts";
 import { ModelHypervSession } from "./hyperv-session.ts";
 import { openModelControl } from "./model-control.ts";
 import { modelVmmSession } from "../devices/vmm/session.ts";
@@ -39,11 +39,10 @@ export function openModelQtest(machine: string, seed = 0): QtestSession & { read
 }
 
 export function modelTarget(seed = 0): Target {
-  const caps: Capability[] = ["model", "clock", "portio", "memory", "irq", "fwcfg", "machine:q35", "machine:bhyve", "machine:acpi", "machine:acpi24", "kvp-daemon", "vss-daemon", "vmm", "vmgenid-control"];
   return {
     name: "model",
     description: "hvsim's embedded reference models (in process)",
-    capabilities: new Set(caps),
+    capabilities: new Set(CAPABILITIES), // the reference models have every capability there is
     async available() {
       return true;
     },

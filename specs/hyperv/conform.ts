@@ -67,6 +67,11 @@ export function expectStep(out: string[], t: Transcript, label: string, want: un
   if (a !== b) out.push(`${label}: expected ${b}, got ${a}`);
 }
 
+/** The host status recorded for a step (what `answer()` stored under `label`), if any. */
+export function statusOf(t: Transcript, label: string): string | undefined {
+  return (t.get(label) as { status?: string } | undefined)?.status;
+}
+
 export function hypervCheck(spec: HypervCheckSpec): Check {
   return {
     id: spec.id,

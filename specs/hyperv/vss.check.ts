@@ -9,7 +9,7 @@
 // failure thaws everything and answers HV_E_FAIL (0x80004005); GET_DM_INFO is answered by the
 // kernel with flags 0; other ops are answered 0; HOT_BACKUP's VSS_HBU_NO_AUTO_RECOVERY (5) flag is
 // set only if the reply's first byte is 2, which hv_vss_daemon's error overwrites (linux-6.1).
-import { hypervCheck, answer, expectStep } from "./conform.ts";
+import { hypervCheck, answer, expectStep, statusOf } from "./conform.ts";
 import type { HvMount } from "../../sim/conform/hyperv-session.ts";
 import { NS_PER_S } from "../../sim/clock/time.ts";
 
@@ -105,7 +105,7 @@ export const checks = [
     },
     golden(t) {
       const out: string[] = [];
-      const st = (l: string) => (t.get(l) as { status?: string } | undefined)?.status;
+      const st = (l: string) => statusOf(t, l);
       if (st("freeze") !== E_FAIL) out.push(`freeze: status ${st("freeze")}, expected ${E_FAIL}`);
       expectStep(out, t, "freeze ioctls", ["FIFREEZE /data", "FIFREEZE /srv", ...FROZEN.map((d) => `FITHAW ${d}`)]);
       if (st("freeze again") !== S_OK || st("thaw") !== S_OK) out.push(`freeze again/thaw: ${st("freeze again")}/${st("thaw")}`);
@@ -157,7 +157,7 @@ export const checks = [
     },
     golden(t) {
       const out: string[] = [];
-      const st = (l: string) => (t.get(l) as { status?: string } | undefined)?.status;
+      const st = (l: string) => statusOf(t, l);
       if (st("crash") !== E_FAIL) out.push(`crash: status ${st("crash")}, expected ${E_FAIL}`);
       expectStep(out, t, "state after crash", "DEVICE_INIT");
       expectStep(out, t, "state after restart", "READY");
@@ -184,7 +184,7 @@ export const checks = [
     },
     golden(t) {
       const out: string[] = [];
-      const st = (l: string) => (t.get(l) as { status?: string } | undefined)?.status;
+      const st = (l: string) => statusOf(t, l);
       if (st("crash") !== E_FAIL) out.push(`crash: status ${st("crash")}, expected ${E_FAIL}`);
       // hv_vss_daemon.c:320 vss_operate froze everything before :345's write of the answer; the
       // kernel keeps the filesystems frozen after the process died (nobody thaws them).
@@ -219,7 +219,7 @@ export const checks = [
     },
     golden(t) {
       const out: string[] = [];
-      const st = (l: string) => (t.get(l) as { status?: string } | undefined)?.status;
+      const st = (l: string) => statusOf(t, l);
       // hv_snapshot.c:195-196 VSS_FREEZE_TIMEOUT (900 s): the kernel answers HV_E_FAIL itself.
       if (st("freeze") !== E_FAIL) out.push(`freeze: status ${st("freeze")}, expected ${E_FAIL}`);
       expectStep(out, t, "frozen at the kernel's timeout", FROZEN_DIRS);

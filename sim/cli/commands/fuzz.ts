@@ -1,7 +1,7 @@
 // `hvsim fuzz`: structure-aware and byte-level fuzzing of message parsers, in process, against an
 // external program, or (through the device bridge) a real daemon.
 import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { basename, delimiter, isAbsolute, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { Campaign, inputFor, parseShard, type Finding, type FuzzTarget } from "../../fuzz/engine.ts";
@@ -11,6 +11,7 @@ import { Failure, UsageError } from "../errors.ts";
 import { checkOutputDir, checkOutputFile, describeErrno, writeFileAtomic, writeOutput, type Output } from "../output.ts";
 import { plural } from "../text.ts";
 import { executeWatched, loadPlugins, pluginPaths, runWatched } from "./fuzz-watchdog.ts";
+import { isExecutable } from "../../targets/program.ts";
 
 interface FuzzOpts {
   runs?: string;
@@ -33,14 +34,6 @@ function int(v: string | undefined, name: string, min = 0): number | undefined {
   return n;
 }
 
-function isExecutable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
 
 /** Quotes one argument so that splitCommand gives it back. */
 function quoteArg(a: string): string {

@@ -27,11 +27,12 @@
 //   (fuzz.ts) makes it a "sanitizer" finding.
 //
 // This adapter talks to real processes and so may use wall-clock timers (see eslint.config.js).
-import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { KvpRequest } from "../../devices/hyperv/index.ts";
 import type { DaemonBridge, OutputEvent } from "./bridge.ts";
+import { isExecutable } from "../program.ts";
 
 /** `hv-daemon:kvp=asan`: the daemons scripts/build-hv-daemons.sh built. */
 export const SANITIZED_SHORTHAND = "asan";
@@ -47,14 +48,6 @@ export const DAEMON_BINARIES = { kvp: "hv_kvp_daemon", vss: "hv_vss_daemon" } as
 
 export type SanitizedLookup = { dir: string; kvp: string; vss: string } | { reason: string };
 
-function isExecutable(p: string): boolean {
-  try {
-    accessSync(p, fsConstants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
 
 function complete(dir: string): boolean {
   return existsSync(join(dir, ".complete")) && isExecutable(join(dir, DAEMON_BINARIES.kvp)) && isExecutable(join(dir, DAEMON_BINARIES.vss));

@@ -10,11 +10,12 @@
 //
 // This adapter talks to real processes and so may use wall-clock timers (see eslint.config.js).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, constants as fsConstants, existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
+import { isExecutable } from "../program.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -155,14 +156,6 @@ export function findQtestQemu(options: FindQtestQemuOptions = {}): QtestQemuLook
   return { path };
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, fsConstants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
 
 function cachedBinary(root: string): string | undefined {
   const name = "qemu-system-x86_64";

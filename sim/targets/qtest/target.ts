@@ -4,12 +4,12 @@
 // finds (scripts/build-qemu-qtest.sh) with Q35_QTEST_ARGS and `-device vmgenid`: a QEMU has only the
 // q35 machine. Any other program declares the machine it implements (`machine`, q35 by default);
 // the checks for that machine run against it and the others do not apply.
-import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import type { Capability, QtestMachine, QtestSession, Target } from "../../conform/types.ts";
 import type { MachineControlOptions } from "../../conform/machine-control.ts";
 import { findQtestQemu, Q35_QTEST_ARGS, QtestClient } from "./client.ts";
 import { openQemuControl } from "./control.ts";
+import { isExecutable } from "../program.ts";
 
 export const QEMU_SHORTHAND = "qemu";
 
@@ -62,20 +62,12 @@ export function splitCommand(line: string): string[] {
   return out;
 }
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, fsConstants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
 
 /** The program's path ($PATH lookup for a bare name), or undefined when it is not there. */
 export function resolveProgram(program: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (program.includes("/")) return executable(program) ? program : undefined;
+  if (program.includes("/")) return isExecutable(program) ? program : undefined;
   for (const dir of (env.PATH ?? "").split(delimiter)) {
-    if (dir && executable(join(dir, program))) return join(dir, program);
+    if (dir && isExecutable(join(dir, program))) return join(dir, program);
   }
   return undefined;
 }
