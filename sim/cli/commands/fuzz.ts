@@ -34,7 +34,6 @@ function int(v: string | undefined, name: string, min = 0): number | undefined {
   return n;
 }
 
-
 /** Quotes one argument so that splitCommand gives it back. */
 function quoteArg(a: string): string {
   if (a !== "" && !/[\s'"]/.test(a)) return a;

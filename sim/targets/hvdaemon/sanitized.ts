@@ -48,7 +48,6 @@ export const DAEMON_BINARIES = { kvp: "hv_kvp_daemon", vss: "hv_vss_daemon" } as
 
 export type SanitizedLookup = { dir: string; kvp: string; vss: string } | { reason: string };
 
-
 function complete(dir: string): boolean {
   return existsSync(join(dir, ".complete")) && isExecutable(join(dir, DAEMON_BINARIES.kvp)) && isExecutable(join(dir, DAEMON_BINARIES.vss));
 }

@@ -156,7 +156,6 @@ export function findQtestQemu(options: FindQtestQemuOptions = {}): QtestQemuLook
   return { path };
 }
 
-
 function cachedBinary(root: string): string | undefined {
   const name = "qemu-system-x86_64";
   const installed = installedSourceVersion();

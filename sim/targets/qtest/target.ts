@@ -62,7 +62,6 @@ export function splitCommand(line: string): string[] {
   return out;
 }
 
-
 /** The program's path ($PATH lookup for a bare name), or undefined when it is not there. */
 export function resolveProgram(program: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (program.includes("/")) return isExecutable(program) ? program : undefined;
