@@ -22,7 +22,8 @@
 # for errors. The compiler output goes to <cache>/hv-daemons/build.log, whose tail is printed on
 # failure. Exits non-zero with an "ERROR:" line on failure.
 #
-# Environment: HVSIM_CACHE (cache root), HVSIM_LINUX_SOURCE (the tarball), CC (compiler, default cc).
+# Environment: HVSIM_CACHE (cache root), HVSIM_LINUX_SOURCE (the tarball), CC (compiler, default cc;
+# CC=afl-clang-fast builds the AFL++-instrumented variant that `hvsim fuzz --engine afl` runs).
 set -Eeuo pipefail
 
 exec 3>&1 1>&2 </dev/null
@@ -40,6 +41,9 @@ TARBALL="${HVSIM_LINUX_SOURCE:-/usr/src/linux-source-6.1.tar.xz}"
 CC="${CC:-cc}"
 # -O1: ASan's recommended level (readable stacks, still fast); -D_GNU_SOURCE as tools/hv/Makefile.
 CFLAGS=(-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -D_GNU_SOURCE -Wall)
+# An AFL++ compiler (CC=afl-clang-fast / afl-cc) makes the fuzzing variant: -rdynamic exports
+# __afl_manual_init, which the shim's AFL mode starts the deferred fork server with (dlsym).
+case "$(basename -- "$CC")" in afl-*) CFLAGS+=(-rdynamic) ;; esac
 DAEMONS=(hv_kvp_daemon hv_vss_daemon)
 
 LOG=""
