@@ -544,8 +544,147 @@ static struct msg *wait_result(int fd, struct dev *d, int want)
 	return NULL;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/*
+ * Self-contained AFL++ mode (HVSIM_AFL_INPUT=FILE, "-" = stdin): no relay, no hvsim. The shim is
+ * the whole device: open succeeds (the fd is /dev/null, never read), every write succeeds with its
+ * byte count, and reads return, in order, the messages of $HVSIM_AFL_PRELUDE (records of a u32
+ * little-endian length and that many bytes: what the kernel answers to the registration, written
+ * by hvsim from its kernel model) and then the AFL input as ONE message. When the daemon first
+ * waits for a message after the prelude, the shim starts AFL's deferred fork server
+ * (__afl_manual_init, looked up with dlsym; AFL_DEFER_FORKSRV=1) so every input starts from the
+ * registered daemon, then reads the input. The input's end: the daemon waits for the device again
+ * (poll/read with nothing queued), or opens it again (it gave up on it): _exit(0).
+ */
+static int afl_mode = -1; /* -1 undecided, 0 off, 1 on */
+static int afl_stage;     /* 0 prelude, 1 input queued */
+
+static int afl_on(void)
+{
+	if (afl_mode < 0) {
+		const char *e = getenv("HVSIM_AFL_INPUT");
+		afl_mode = e && *e ? 1 : 0;
+	}
+	return afl_mode;
+}
+
+static void afl_queue(struct dev *d, const unsigned char *data, size_t len)
+{
+	struct msg *m = malloc(sizeof(*m) + len + 1);
+	if (!m)
+		_exit(0);
+	m->next = NULL;
+	m->len = len;
+	m->die = 0;
+	memcpy(m->data, data, len);
+	if (d->tail)
+		d->tail->next = m;
+	else
+		d->head = m;
+	d->tail = m;
+}
+
+#define AFL_MAX_INPUT (1u << 20)
+
+static unsigned char *afl_slurp(const char *path, size_t *len)
+{
+	int fd = strcmp(path, "-") == 0 ? 0 : real_open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		shim_log("afl: cannot open %s (%s)", path, strerror(errno));
+		return NULL;
+	}
+	unsigned char *buf = malloc(AFL_MAX_INPUT);
+	size_t n = 0;
+	while (buf && n < AFL_MAX_INPUT) {
+		ssize_t r = real_read(fd, buf + n, AFL_MAX_INPUT - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	if (fd != 0)
+		real_close(fd);
+	*len = n;
+	return buf;
+}
+
+static int afl_dev_open(const char *name, int flags)
+{
+	if (afl_stage)
+		_exit(0); /* the daemon reopens the device after the input: this input is done */
+	int fd = real_open("/dev/null", O_RDWR | (flags & O_CLOEXEC));
+	if (fd < 0)
+		return -1;
+	if (fd >= MAX_FDS) {
+		real_close(fd);
+		errno = EMFILE;
+		return -1;
+	}
+	struct dev *d = calloc(1, sizeof(*d));
+	if (!d) {
+		real_close(fd);
+		errno = ENOMEM;
+		return -1;
+	}
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	const char *prelude = getenv("HVSIM_AFL_PRELUDE");
+	if (prelude && *prelude) {
+		size_t len = 0;
+		unsigned char *p = afl_slurp(prelude, &len);
+		for (size_t off = 0; p && off + 4 <= len;) {
+			uint32_t n = get_u32(p + off);
+			if (n > len - off - 4)
+				break;
+			afl_queue(d, p + off + 4, n);
+			off += 4 + n;
+		}
+		free(p);
+	}
+	devs[fd] = d;
+	return fd;
+}
+
+/* Nothing queued and the daemon waits: start the input, or end it. */
+static void afl_next(struct dev *d)
+{
+	if (afl_stage)
+		_exit(0); /* answered and idle again */
+	afl_stage = 1;
+	void (*init)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "__afl_manual_init");
+	if (init)
+		init();
+	size_t len = 0;
+	unsigned char *p = afl_slurp(getenv("HVSIM_AFL_INPUT"), &len);
+	if (!p || len == 0)
+		_exit(0);
+	afl_queue(d, p, len);
+	free(p);
+}
+
+static ssize_t afl_read(struct dev *d, void *buf, size_t count)
+{
+	if (!d->head)
+		afl_next(d);
+	struct msg *m = d->head;
+	if (count < m->len) {
+		errno = EINVAL; /* like hvt_op_read: the message stays queued */
+		return -1;
+	}
+	memcpy(buf, m->data, m->len);
+	ssize_t len = (ssize_t)m->len;
+	d->head = m->next;
+	if (!d->head)
+		d->tail = NULL;
+	free(m);
+	d->reads++;
+	return len;
+}
+
 static int dev_open(const char *name, int flags)
 {
+	if (afl_on())
+		return afl_dev_open(name, flags);
 	const char *dir = getenv("HVSIM_DEVICE_DIR");
 	if (!dir || !*dir) {
 		shim_log("open /dev/vmbus/%s: HVSIM_DEVICE_DIR is not set; no device", name);
@@ -696,6 +835,8 @@ static void fork_server(int fd, struct dev *d)
 
 static ssize_t dev_read(int fd, struct dev *d, void *buf, size_t count)
 {
+	if (afl_on())
+		return afl_read(d, buf, count);
 	fork_server(fd, d);
 	for (;;) {
 		if (d->head) {
@@ -777,6 +918,8 @@ static ssize_t dev_read(int fd, struct dev *d, void *buf, size_t count)
 
 static ssize_t dev_write(int fd, struct dev *d, const void *buf, size_t count)
 {
+	if (afl_on())
+		return (ssize_t)count; /* the kernel takes the daemon's answer */
 	if (d->hung) {
 		errno = d->write_errno;
 		return -1;
@@ -805,6 +948,11 @@ static ssize_t dev_write(int fd, struct dev *d, const void *buf, size_t count)
 /* What the device reports to poll right now without blocking; -1 = nothing yet. */
 static short dev_poll_now(int fd, struct dev *d)
 {
+	if (afl_on()) {
+		if (!d->head)
+			afl_next(d);
+		return POLLIN | POLLRDNORM;
+	}
 	for (;;) {
 		if (d->head)
 			return POLLIN | POLLRDNORM;
@@ -1052,6 +1200,8 @@ static int fake_freeze(int fd, unsigned long req)
 {
 	int idx = fake_mount_fd[fd] - 1;
 	const char *name = req == FIFREEZE ? "FIFREEZE" : "FITHAW";
+	if (afl_on())
+		return 0; /* AFL mode: no hvsim to ask; every freeze and thaw succeeds */
 	int dfd = fs_channel();
 	struct dev *d = &fs_dev;
 	if (dfd < 0) {
