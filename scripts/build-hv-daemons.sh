@@ -13,6 +13,7 @@
 # temporary directory that is removed afterwards: the kernel sources are never kept or committed.
 #
 # Cache: ${HVSIM_CACHE:-$HOME/.cache/hvsim}/hv-daemons/<key>/{hv_kvp_daemon,hv_vss_daemon,BUILD-INFO}
+# (hv-daemons-afl/<key>/ for the AFL++ variant)
 # where <key> is a hash of every input: the tarball (path, size, mtime, Debian package version),
 # the compiler (`cc --version`), the flags and this script. A complete build has a .complete
 # marker and is published by renaming a finished temporary directory, so a concurrent reader never
@@ -43,7 +44,8 @@ CC="${CC:-cc}"
 CFLAGS=(-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -D_GNU_SOURCE -Wall)
 # An AFL++ compiler (CC=afl-clang-fast / afl-cc) makes the fuzzing variant: -rdynamic exports
 # __afl_manual_init, which the shim's AFL mode starts the deferred fork server with (dlsym).
-case "$(basename -- "$CC")" in afl-*) CFLAGS+=(-rdynamic) ;; esac
+# It has its own cache folder, hv-daemons-afl/, so it can never stand in for the ASan build.
+case "$(basename -- "$CC")" in afl-*) CFLAGS+=(-rdynamic); CACHE_ROOT="$CACHE_ROOT-afl" ;; esac
 DAEMONS=(hv_kvp_daemon hv_vss_daemon)
 
 LOG=""

@@ -1060,19 +1060,51 @@ export class DaemonBridge {
     });
   }
 
-  private spawnDaemon(): void {
+  /** The sandbox launcher's command line for the daemon (shim preloaded). */
+  private daemonCommand(ids: { uid: number; gid: number } | undefined): string[] {
     const opts = this.opts!;
-    const tools = this.tools!;
-    const ids = this.sandboxIds();
     const sandboxArgs = ["--preload", [...(opts.preload ?? []), join(this.runDir!, "shim.so")].join(":")];
     if (ids) sandboxArgs.push("--uid", String(ids.uid), "--gid", String(ids.gid));
     const argv = opts.program
       ? [join(this.runDir!, `program-${basename(opts.program.path)}`), ...(opts.program.args ?? [])]
       : [opts.daemonPath ?? DAEMON_PATHS[opts.service], "-n"];
+    return [this.tools!.sandbox, ...sandboxArgs, "--", ...argv];
+  }
+
+  /**
+   * Lays out the run directory as start() does and gives the sandboxed daemon's command line and
+   * environment WITHOUT starting the relay or the daemon: for a driver that runs the daemon
+   * itself, e.g. afl-fuzz running the shim's self-contained mode (sim/targets/hvdaemon/afl.ts).
+   * `ids`: the identity the whole command already runs as (then the sandbox does not switch).
+   * stop() removes the run directory.
+   */
+  prepare(opts: DaemonStartOptions, ids?: { uid: number; gid: number }): { runDir: string; poolDir: string; argv: string[]; env: Record<string, string> } {
+    if (this.opts) throw new DaemonBridgeError("state", "already started");
+    const avail = DaemonBridge.toolsAvailable();
+    if (!avail.ok) throw new DaemonBridgeError("unavailable", avail.reason);
+    this.opts = { ...opts, ...(ids ? ids : {}) };
+    this.tools = buildHvDaemonTools(opts.build);
+    live.add(this);
+    installExitHook();
+    this.layout(this.opts);
+    const [launcher, ...rest] = this.daemonCommand(ids ? undefined : this.sandboxIds());
+
+    let prog = launcher!;
+    if (ids) {
+      // The launcher runs as that user, who may not reach the cache (under /root): a copy here.
+      prog = join(this.runDir!, "sandbox");
+      copyFileSync(launcher!, prog);
+      chmodSync(prog, 0o755);
+    }
+    return { runDir: this.runDir!, poolDir: this.pool!, argv: [prog, ...rest], env: this.daemonEnv() };
+  }
+
+  private spawnDaemon(): void {
+    const [launcher, ...args] = this.daemonCommand(this.sandboxIds());
     this.runNo += 1;
     const run = this.runNo;
     this.daemonExit = undefined;
-    const child = spawn(tools.sandbox, [...sandboxArgs, "--", ...argv], {
+    const child = spawn(launcher!, args, {
       env: this.daemonEnv(),
       stdio: ["ignore", "pipe", "pipe"],
     });

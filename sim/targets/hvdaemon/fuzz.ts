@@ -25,9 +25,9 @@ import { K } from "../../devices/hyperv/frames.ts";
 
 export type DaemonService = "kvp" | "vss";
 
-const MSG_SIZE: Record<DaemonService, number> = { kvp: 7432, vss: 12 };
+export const MSG_SIZE: Record<DaemonService, number> = { kvp: 7432, vss: 12 };
 const REGISTER1: Record<DaemonService, number> = { kvp: 100, vss: 129 };
-const STRUCT: Record<DaemonService, string> = { kvp: "hv_kvp_msg", vss: "hv_vss_msg" };
+export const STRUCT: Record<DaemonService, "hv_kvp_msg" | "hv_vss_msg"> = { kvp: "hv_kvp_msg", vss: "hv_vss_msg" };
 
 export interface DaemonFinding {
   readonly run: number;
@@ -37,6 +37,28 @@ export interface DaemonFinding {
   readonly minimized: Uint8Array;
   /** A sanitizer finding: the report's first lines as printed. */
   readonly report?: string[];
+}
+
+/**
+ * The kernel's answer to the daemon's registration: hv_kvp.c answers KVP_OP_REGISTER1 with a whole
+ * message carrying its version string; hv_snapshot.c answers VSS_OP_REGISTER1 with the 4-byte
+ * operation code alone.
+ */
+export function registrationReply(service: DaemonService): Uint8Array {
+  if (service === "kvp") {
+    const reply = new Uint8Array(MSG_SIZE.kvp);
+    reply[0] = REGISTER1.kvp;
+    reply.set(new TextEncoder().encode("3.1"), K.version);
+    return reply;
+  }
+  const reply = new Uint8Array(4);
+  new DataView(reply.buffer).setUint32(0, REGISTER1.vss, true);
+  return reply;
+}
+
+/** Findings that differ only in the op, pool, index or size printed are one finding. */
+export function findingKey(v: Verdict): string {
+  return `${v.kind}:${v.message.replace(/op \d+ pool \d+/, "").replace(/\bindex \d+/, "index N").replace(/size=-?\d+/, "size=N")}`;
 }
 
 /** One real daemon, registered, answering messages one at a time. */
@@ -147,16 +169,7 @@ export class DaemonFuzzer {
     const reg = await b.waitFor("write", { what: `the ${this.service} registration write`, match: (e) => e.run === run });
     if (reg.data.length !== this.size || reg.data[0] !== REGISTER1[this.service]) throw new Error(`unexpected registration write of ${reg.data.length} bytes, op ${reg.data[0]}`);
     reg.respond(reg.data.length);
-    if (this.service === "kvp") {
-      const reply = new Uint8Array(this.size);
-      reply[0] = REGISTER1.kvp;
-      reply.set(new TextEncoder().encode("3.1"), K.version);
-      b.deliver(reply);
-    } else {
-      const reply = new Uint8Array(4);
-      new DataView(reply.buffer).setUint32(0, REGISTER1.vss, true);
-      b.deliver(reply);
-    }
+    b.deliver(registrationReply(this.service));
     await b.waitFor("read", { what: "the daemon to read the registration reply", match: (e) => e.run === run });
     // With the fork server the daemon forks at its next poll: the child is the daemon.
     if (this.forkServer) await b.waitFor("forked", { what: "the fork server's first child", match: (e) => e.run === run });
@@ -224,8 +237,11 @@ export class DaemonFuzzer {
     }
   }
 
-  /** Zeroes byte ranges (large to small) while the same kind of finding persists. */
-  async minimize(input: Uint8Array, kind: FindingKind, budget = 48): Promise<Uint8Array> {
+  /**
+   * Zeroes byte ranges (large to small) while the same kind of finding persists (with `same`: the
+   * same finding, by findingKey, so that shrinking cannot slide to another bug of that kind).
+   */
+  async minimize(input: Uint8Array, kind: FindingKind, budget = 48, same?: Verdict): Promise<Uint8Array> {
     let best = new Uint8Array(this.size);
     best.set(input.subarray(0, this.size));
     let left = budget;
@@ -235,7 +251,8 @@ export class DaemonFuzzer {
         const cand = best.slice();
         cand.fill(0, i, i + chunk);
         left--;
-        if ((await this.execute(cand))?.kind === kind) best = cand;
+        const v = await this.execute(cand);
+        if (v?.kind === kind && (!same || findingKey(v) === findingKey(same))) best = cand;
       }
     }
     return best;
@@ -277,7 +294,7 @@ export async function runDaemonCampaign(
       const g = inputFor(gen, o.seed, run);
       const v = await fz.execute(g.bytes);
       if (!v) continue;
-      const key = `${v.kind}:${v.message.replace(/op \d+ pool \d+/, "").replace(/\bindex \d+/, "index N").replace(/size=-?\d+/, "size=N")}`;
+      const key = findingKey(v);
       if (seen.has(key)) continue;
       seen.add(key);
       const report = fz.lastReport ? reportExcerpt(fz.lastReport) : undefined;

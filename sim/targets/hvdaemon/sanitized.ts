@@ -58,15 +58,27 @@ function complete(dir: string): boolean {
  * newest complete build under `${HVSIM_CACHE:-~/.cache/hvsim}/hv-daemons/<key>/`.
  */
 export function findSanitizedDaemons(env: NodeJS.ProcessEnv = process.env): SanitizedLookup {
-  const explicit = env.HVSIM_HV_DAEMONS;
+  return findDaemonBuild(env, "hv-daemons", "HVSIM_HV_DAEMONS", "scripts/build-hv-daemons.sh (needs linux-source-6.1 and gcc)");
+}
+
+/**
+ * The AFL++-instrumented daemons (ASan+UBSan too) that `CC=afl-clang-fast
+ * scripts/build-hv-daemons.sh` builds, under `hv-daemons-afl/<key>/` (or `HVSIM_HV_DAEMONS_AFL`).
+ */
+export function findAflDaemons(env: NodeJS.ProcessEnv = process.env): SanitizedLookup {
+  return findDaemonBuild(env, "hv-daemons-afl", "HVSIM_HV_DAEMONS_AFL", "CC=afl-clang-fast scripts/build-hv-daemons.sh (needs linux-source-6.1 and afl++)");
+}
+
+function findDaemonBuild(env: NodeJS.ProcessEnv, folder: string, variable: string, how: string): SanitizedLookup {
+  const explicit = env[variable];
   const paths = (dir: string) => ({ dir, kvp: join(dir, DAEMON_BINARIES.kvp), vss: join(dir, DAEMON_BINARIES.vss) });
   if (explicit) {
     for (const b of Object.values(DAEMON_BINARIES)) {
-      if (!isExecutable(join(explicit, b))) return { reason: `HVSIM_HV_DAEMONS=${explicit} has no executable ${b}` };
+      if (!isExecutable(join(explicit, b))) return { reason: `${variable}=${explicit} has no executable ${b}` };
     }
     return paths(explicit);
   }
-  const root = join(env.HVSIM_CACHE || join(env.HOME || homedir(), ".cache", "hvsim"), "hv-daemons");
+  const root = join(env.HVSIM_CACHE || join(env.HOME || homedir(), ".cache", "hvsim"), folder);
   let dirs: string[];
   try {
     dirs = readdirSync(root).filter((d) => !d.startsWith("."));
@@ -78,7 +90,7 @@ export function findSanitizedDaemons(env: NodeJS.ProcessEnv = process.env): Sani
     .filter(complete)
     .map((d) => ({ d, t: statSync(join(d, ".complete")).mtimeMs }))
     .sort((a, b) => b.t - a.t || (a.d < b.d ? -1 : 1))[0];
-  if (!best) return { reason: `no sanitized Hyper-V daemons in ${root}: run scripts/build-hv-daemons.sh (needs linux-source-6.1 and gcc) or set HVSIM_HV_DAEMONS` };
+  if (!best) return { reason: `no ${folder === "hv-daemons" ? "sanitized" : "AFL++-instrumented"} Hyper-V daemons in ${root}: run ${how} or set ${variable}` };
   return paths(best.d);
 }
 

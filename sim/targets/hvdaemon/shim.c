@@ -654,10 +654,33 @@ static void afl_next(struct dev *d)
 	void (*init)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "__afl_manual_init");
 	if (init)
 		init();
+	/*
+	 * From here on this is one input's run (the fork server's child). The daemon registered with
+	 * empty pool files, so empty them again: what the previous input's SET wrote is not this
+	 * input's state (the files are shared with the fork server; the daemon re-reads them per op).
+	 */
+	const char *pools = getenv("HVSIM_KVP_DIR");
+	for (int i = 0; pools && *pools && i < 5; i++) {
+		char path[PATH_MAX];
+		if (snprintf(path, sizeof(path), "%s/.kvp_pool_%d", pools, i) < (int)sizeof(path))
+			(void)truncate(path, 0);
+	}
 	size_t len = 0;
 	unsigned char *p = afl_slurp(getenv("HVSIM_AFL_INPUT"), &len);
 	if (!p || len == 0)
 		_exit(0);
+	/*
+	 * HVSIM_AFL_SIZE: the kernel's message size. The kernel always hands the daemon a whole
+	 * message (hv_kvp.c / hv_snapshot.c copy into a full struct), so an input is cut or
+	 * zero-padded to it: a length-changing mutation still tests the daemon, not its length check.
+	 */
+	const char *sz = getenv("HVSIM_AFL_SIZE");
+	long want = sz && *sz ? strtol(sz, NULL, 10) : 0;
+	if (want > 0 && want <= (long)AFL_MAX_INPUT) {
+		if (len < (size_t)want)
+			memset(p + len, 0, (size_t)want - len);
+		len = (size_t)want;
+	}
 	afl_queue(d, p, len);
 	free(p);
 }
